@@ -147,7 +147,7 @@ def resolve_url(args: argparse.Namespace) -> str:
 def _load(args: argparse.Namespace, console: Console) -> Corpus:
     corpus = load_corpus(args.audio_dir, require_reference=not args.no_reference, limit=args.limit)
     for problem in corpus.problems:
-        console.print(f"[yellow]skipped[/] {problem.path}: {problem.reason}", highlight=False)
+        console.print(f"[yellow]skipped[/] {problem.path}: {problem.reason}", highlight=False, soft_wrap=True)
     console.print(
         f"corpus {corpus.root} ({corpus.layout}): {len(corpus.utterances)} files, {corpus.duration_s:.1f} s",
         highlight=False,
@@ -197,7 +197,7 @@ def _conclude(
         },
     )
     console.print(summary_view(summary, record.peak_streams))
-    console.print(f"sessions: {args.output_file}   summary: {summary_path}", highlight=False)
+    console.print(f"sessions: {args.output_file}   summary: {summary_path}", highlight=False, soft_wrap=True)
     if interrupted:
         return EXIT_INTERRUPTED
     all_ok = summary.sessions > 0 and summary.outcomes[OK] == summary.sessions
@@ -207,7 +207,7 @@ def _conclude(
 def command_prepare_audio(args: argparse.Namespace, console: Console) -> int:
     """`loadgen prepare-audio`: exit 0 when at least one usable file was written."""
     report = prepare_audio(args.src, args.dst, require_reference=not args.no_reference)
-    console.print(format_report(report), highlight=False, markup=False)
+    console.print(format_report(report), highlight=False, markup=False, soft_wrap=True)
     return 0 if report.written else 3
 
 

@@ -1,0 +1,117 @@
+"""The load generator end to end, through its real CLI, against a real tiny.en WhisperLive on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadgen.results_file import read_results
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+LJSPEECH = Path(os.environ.get("LJSPEECH_DIR", REPO.parent / "shared" / "ljspeech"))
+CHUNK_S = 0.256
+
+
+def run_loadgen(server, tmp_path: Path, *args: str, timeout: float = 400) -> tuple[int, list, dict]:
+    out = tmp_path / "sessions.jsonl"
+    cmd = [sys.executable, "-m", "loadgen", "run", "--url", server.url, "--output-file", str(out), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    print(proc.stdout[-4000:], proc.stderr[-2000:])
+    results, torn = read_results(out)
+    assert not torn
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    return proc.returncode, results, summary
+
+
+def assert_healthy_lags(results) -> None:
+    lags = [lag for r in results for lag in r.transcript_lags_s]
+    assert lags, "no transcript lag samples"
+    assert statistics.median(lags) > 0
+    assert min(lags) > -CHUNK_S
+
+
+@pytest.mark.skipif(not (LJSPEECH / "metadata.csv").exists(), reason=f"no LJSpeech clips at {LJSPEECH}")
+def test_one_client_on_real_speech_has_low_wer(whisperlive_server, tmp_path):
+    code, results, summary = run_loadgen(
+        whisperlive_server, tmp_path, "--num-clients", "1", "--audio-dir", str(LJSPEECH), "--limit", "12"
+    )
+    assert code == 0
+    assert len(results) == 12 == summary["summary"]["sessions"]
+    assert all(r.outcome == "ok" for r in results)
+    assert_healthy_lags(results)
+    assert summary["summary"]["wer"] <= 0.15
+
+
+def test_three_clients_on_the_generated_corpus(whisperlive_server, generated_corpus, tmp_path):
+    code, results, summary = run_loadgen(
+        whisperlive_server,
+        tmp_path,
+        "--num-clients",
+        "3",
+        "--audio-dir",
+        str(generated_corpus),
+        "--duration",
+        "25",
+    )
+    assert code == 0, [(r.outcome, r.error_detail) for r in results]
+    assert {r.client for r in results} == {0, 1, 2}
+    assert all(r.outcome == "ok" for r in results)
+    assert summary["manifest"]["peak_streams"] == 3
+    assert_healthy_lags(results)
+    assert summary["summary"]["wer"] < 0.5
+    assert summary["summary"]["send_slip"]["p99"] < 0.05
+
+
+def test_continuous_mode_streams_files_back_to_back_in_one_session(
+    whisperlive_server, generated_corpus, tmp_path
+):
+    code, results, summary = run_loadgen(
+        whisperlive_server,
+        tmp_path,
+        "--mode",
+        "continuous",
+        "--audio-dir",
+        str(generated_corpus),
+        "--limit",
+        "3",
+    )
+    assert code == 0
+    [session] = results
+    assert len(session.utterances) == 3
+    assert session.audio_sent_s > sum(1.0 for _ in range(2))  # speech plus two 1 s gaps
+    assert session.word_errors is not None and session.word_errors.reference_words > 20
+    assert_healthy_lags(results)
+
+
+def test_unreachable_server_is_one_clear_line_and_exit_4(generated_corpus, tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            "--port",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--audio-dir",
+            str(generated_corpus),
+            "--output-file",
+            str(tmp_path / "x.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 4
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach ws://127.0.0.1:1" in lines[0]
