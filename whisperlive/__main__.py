@@ -1,0 +1,7 @@
+"""`python -m whisperlive`."""
+
+import sys
+
+from whisperlive.cli import main
+
+sys.exit(main())
