@@ -20,6 +20,7 @@ from loadgen.console import summary_view
 from loadgen.corpus import Corpus, load_corpus
 from loadgen.errors import UsageError, UserError
 from loadgen.manifest import run_manifest
+from loadgen.metrics import LoadgenMetrics
 from loadgen.preflight import check_reachable
 from loadgen.prepare_audio import format_report, prepare_audio
 from loadgen.protocol import StreamOptions
@@ -129,6 +130,15 @@ def _add_run(run: argparse.ArgumentParser) -> None:
         help="one JSON line per session (default results/sessions.jsonl)",
     )
     out.add_argument("--summary-file", type=Path, help="summary JSON (default: next to --output-file)")
+    out.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve loadgen_* Prometheus metrics on this port while running (default off)",
+    )
+    out.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)"
+    )
 
 
 def resolve_url(args: argparse.Namespace) -> str:
@@ -171,8 +181,11 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         ready_timeout_s=args.ready_timeout,
     )
     shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap)
+    metrics = LoadgenMetrics()
+    if args.metrics_port:
+        _serve_metrics(metrics, args.metrics_host, args.metrics_port)
     writer = JsonlWriter(args.output_file)
-    runner = LoadRunner(settings, corpus, shape, [writer.write])
+    runner = LoadRunner(settings, corpus, shape, metrics, [writer.write])
     console.print(f"streaming to {url}: {shape.num_clients} clients, mode {shape.mode}", highlight=False)
     interrupted = False
     try:
@@ -182,6 +195,13 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     finally:
         writer.close()
     return _conclude(args, console, runner.record, corpus, url, interrupted)
+
+
+def _serve_metrics(metrics: LoadgenMetrics, host: str, port: int) -> None:
+    try:
+        metrics.serve(port, host)
+    except OSError as exc:
+        raise UsageError(f"--metrics-port {port}: cannot listen on {host}:{port} ({exc.strerror})") from exc
 
 
 def _conclude(

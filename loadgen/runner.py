@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from loadgen.corpus import Corpus, Utterance
+from loadgen.metrics import LoadgenMetrics
 from loadgen.schedule import continuous_selection, start_offset, utterance_cycle
 from loadgen.session import SessionSettings, StreamSession
 from loadgen.session_result import SessionResult
@@ -48,9 +49,15 @@ class LoadRunner:
     """Runs `shape.num_clients` concurrent clients against one endpoint."""
 
     def __init__(
-        self, settings: SessionSettings, corpus: Corpus, shape: LoadShape, sinks: Sequence[ResultSink] = ()
+        self,
+        settings: SessionSettings,
+        corpus: Corpus,
+        shape: LoadShape,
+        metrics: LoadgenMetrics,
+        sinks: Sequence[ResultSink] = (),
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.corpus = corpus
         self.shape = shape
         self.sinks = sinks
@@ -60,6 +67,7 @@ class LoadRunner:
 
     async def run(self) -> RunRecord:
         """Run every client to its end; sessions already started always finish."""
+        self.metrics.target_clients.set(self.shape.num_clients)
         start = time.monotonic()
         deadline = start + self.shape.duration_s if self.shape.duration_s is not None else None
         clients = [self._client(i, start, deadline) for i in range(self.shape.num_clients)]
@@ -98,24 +106,23 @@ class LoadRunner:
             started_at=time.time(),
         )
         plan = build_plan([u.audio for u in utterances], self._gap)
-        session = StreamSession(self.settings, plan, result, _reference(utterances), self._stream_started)
+        reference = _reference(utterances)
+        session = StreamSession(self.settings, plan, result, reference, self.metrics, self._stream_started)
         try:
             await session.run()
         finally:
             if result.server_ready_s is not None:
                 self._streams -= 1
+                self.metrics.active_clients.set(self._streams)
             self.record.results.append(result)
+            self.metrics.session_finished(result)
             for sink in self.sinks:
                 sink(result)
 
     def _stream_started(self) -> None:
         self._streams += 1
+        self.metrics.active_clients.set(self._streams)
         self.record.peak_streams = max(self.record.peak_streams, self._streams)
-
-    @property
-    def active_streams(self) -> int:
-        """Sessions between SERVER_READY and their end right now."""
-        return self._streams
 
 
 def _reference(utterances: list[Utterance]) -> str | None:

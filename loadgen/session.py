@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from loadgen.clock import LiveClock
 from loadgen.kpi import word_errors
+from loadgen.metrics import UNKNOWN_REPLICA, LoadgenMetrics
 from loadgen.protocol import (
     END_OF_AUDIO,
     SAMPLE_RATE,
@@ -73,9 +74,11 @@ class StreamSession:
         plan: StreamPlan,
         result: SessionResult,
         reference: str | None,
+        metrics: LoadgenMetrics,
         on_ready: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.on_ready = on_ready
         self.plan = plan
         self.result = result
@@ -219,8 +222,9 @@ class StreamSession:
         delay = clock.due(end_s) - self.now()
         if delay > 0:
             await asyncio.sleep(delay)
-        sent_at = self.now()
-        self.result.send_slips_s.append(clock.slip(sent_at, end_s))
+        slip = clock.slip(self.now(), end_s)
+        self.result.send_slips_s.append(slip)
+        self.metrics.send_slip.observe(slip)
         await ws.send(data)
         self.result.chunks_sent += 1
 
@@ -230,7 +234,7 @@ class StreamSession:
                 received_at = self.now()
                 event = decode(raw, self.options.uid)
                 if isinstance(event, Segments):
-                    tracker.observe(received_at, event.segments)
+                    self._observe(tracker, received_at, event)
                 elif isinstance(event, ServerError):
                     self.result.fail(ERROR, "server_error", event.message)
                     break
@@ -247,6 +251,16 @@ class StreamSession:
                 self.result.fail(DROPPED, "closed_mid_stream", "server closed the connection mid-stream")
         finally:
             self._server_done.set()
+
+    def _observe(self, tracker: TranscriptTracker, received_at: float, event: Segments) -> None:
+        """Feed the tracker and export the lag samples it took, as they are taken."""
+        lags, finals = len(tracker.transcript_lags), len(tracker.finalization_lags)
+        tracker.observe(received_at, event.segments)
+        replica = self.result.replica or UNKNOWN_REPLICA
+        for value in tracker.transcript_lags[lags:]:
+            self.metrics.transcript_lag.labels(replica).observe(value)
+        for value in tracker.finalization_lags[finals:]:
+            self.metrics.finalization_lag.labels(replica).observe(value)
 
     def _finish(self, clock: LiveClock, tracker: TranscriptTracker) -> None:
         r = self.result
