@@ -17,7 +17,7 @@ from loadgen.corpus import Corpus, Utterance
 from loadgen.metrics import LoadgenMetrics
 from loadgen.schedule import continuous_selection, start_offset, utterance_cycle
 from loadgen.session import SessionSettings, StreamSession
-from loadgen.session_result import SessionResult
+from loadgen.session_result import DROPPED, SessionResult
 from loadgen.stream_audio import build_plan, silence
 
 PER_FILE, CONTINUOUS = "per-file", "continuous"
@@ -110,6 +110,9 @@ class LoadRunner:
         session = StreamSession(self.settings, plan, result, reference, self.metrics, self._stream_started)
         try:
             await session.run()
+        except asyncio.CancelledError:
+            result.fail(DROPPED, "interrupted", "the load generator stopped mid-session")
+            raise
         finally:
             if result.server_ready_s is not None:
                 self._streams -= 1

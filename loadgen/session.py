@@ -191,6 +191,9 @@ class StreamSession:
                 await ws.send(END_OF_AUDIO)
         except ConnectionClosed:
             pass  # the receiver records why
+        except asyncio.CancelledError:
+            self._ended_by_client = True  # we are being stopped: closing is ours, not the server's
+            raise
         finally:
             await ws.close()
             await receiver

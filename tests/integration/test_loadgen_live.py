@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,40 @@ def test_unreachable_server_is_one_clear_line_and_exit_4(generated_corpus, tmp_p
     assert proc.returncode == 4
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach ws://127.0.0.1:1" in lines[0]
+
+
+def test_ctrl_c_keeps_every_session_and_writes_the_summary(whisperlive_server, generated_corpus, tmp_path):
+    out = tmp_path / "sessions.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            "--url",
+            whisperlive_server.url,
+            "--num-clients",
+            "2",
+            "--audio-dir",
+            str(generated_corpus),
+            "--duration",
+            "60",
+            "--output-file",
+            str(out),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    results, torn = read_results(out)
+    assert not torn and len(results) >= 2
+    assert {r.error_kind for r in results if r.outcome != "ok"} <= {"interrupted"}
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["manifest"]["interrupted"] is True
+    assert summary["summary"]["sessions"] == len(results)
+    assert "Latency" in stdout
