@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,8 @@ from loadgen.results_file import JsonlWriter, write_json
 from loadgen.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape, RunRecord
 from loadgen.session import SessionSettings
 from loadgen.session_result import OK
+from loadgen.sim_model import LagModel
+from loadgen.simulator import Simulator, run_simulator
 from loadgen.summary import summarize
 
 EXIT_OK, EXIT_SESSIONS_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -63,7 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("src", type=Path, help="source directory (wav+txt pairs, LJSpeech, or plain audio)")
     prep.add_argument("dst", type=Path, help="output directory (written as NAME.wav + NAME.txt pairs)")
     prep.add_argument("--no-reference", action="store_true", help="accept audio without transcripts")
+    _add_simulate(
+        commands.add_parser("simulate", help="a WhisperLive-protocol server with a known lag curve")
+    )
     return parser
+
+
+def _add_simulate(sim: argparse.ArgumentParser) -> None:
+    sim.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=9100, help="listen port (default 9100)")
+    sim.add_argument("--audio-dir", type=Path, required=True, help="the corpus whose transcripts it returns")
+    sim.add_argument("--capacity", type=_positive_int, default=4, help="streams served at the base lag")
+    sim.add_argument("--base-lag", type=float, default=0.3, help="lag in seconds up to --capacity streams")
+    sim.add_argument(
+        "--per-stream-lag",
+        type=float,
+        default=0.5,
+        help="extra lag in seconds per active stream beyond --capacity",
+    )
+    sim.add_argument("--max-clients", type=_positive_int, default=10_000, help="WAIT above this many streams")
 
 
 def _add_run(run: argparse.ArgumentParser) -> None:
@@ -155,7 +176,8 @@ def resolve_url(args: argparse.Namespace) -> str:
 
 
 def _load(args: argparse.Namespace, console: Console) -> Corpus:
-    corpus = load_corpus(args.audio_dir, require_reference=not args.no_reference, limit=args.limit)
+    no_reference, limit = getattr(args, "no_reference", False), getattr(args, "limit", None)
+    corpus = load_corpus(args.audio_dir, require_reference=not no_reference, limit=limit)
     for problem in corpus.problems:
         console.print(f"[yellow]skipped[/] {problem.path}: {problem.reason}", highlight=False, soft_wrap=True)
     console.print(
@@ -231,11 +253,38 @@ def command_prepare_audio(args: argparse.Namespace, console: Console) -> int:
     return 0 if report.written else 3
 
 
+def command_simulate(args: argparse.Namespace, console: Console) -> int:
+    """`loadgen simulate`: serve until SIGINT/SIGTERM."""
+    corpus = _load(args, console)
+    model = LagModel(base_s=args.base_lag, capacity=args.capacity, per_stream_s=args.per_stream_lag)
+    simulator = Simulator(corpus, model, args.max_clients)
+    console.print(
+        f"simulator on ws://{args.host}:{args.port}: lag {model.base_s} s up to {model.capacity} streams, "
+        f"+{model.per_stream_s} s per stream beyond",
+        highlight=False,
+    )
+    try:
+        asyncio.run(_simulate(simulator, args.host, args.port))
+    except OSError as exc:
+        raise UsageError(
+            f"--port {args.port}: cannot listen on {args.host}:{args.port} ({exc.strerror})"
+        ) from exc
+    return EXIT_OK
+
+
+async def _simulate(simulator: Simulator, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_simulator(simulator, host, port, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loadgen` command."""
     args = build_parser().parse_args(argv)
     console = Console()
-    commands = {"run": command_run, "prepare-audio": command_prepare_audio}
+    commands = {"run": command_run, "prepare-audio": command_prepare_audio, "simulate": command_simulate}
     try:
         return commands[args.command](args, console)
     except UserError as exc:

@@ -1,0 +1,34 @@
+import pytest
+
+from loadgen.protocol import Segment
+from loadgen.sim_model import LagModel, SpokenUtterance, encode_segments, transcript
+
+
+def test_lag_is_flat_up_to_capacity_then_grows_per_stream():
+    model = LagModel(base_s=0.3, capacity=4, per_stream_s=0.5)
+    assert [model.lag(n) for n in (1, 4, 5, 7)] == [0.3, 0.3, 0.8, pytest.approx(1.8)]
+
+
+def test_words_are_spread_evenly_over_the_utterance():
+    u = SpokenUtterance(start_s=2.0, end_s=6.0, words=("one", "two", "three", "four"))
+    assert u.text_until(2.0) == ""
+    assert u.text_until(3.0) == " one"
+    assert u.text_until(5.9) == " one two three"
+    assert u.segment(4.0) == Segment(2.0, 4.0, " one two", completed=False)
+    assert u.segment(7.0) == Segment(2.0, 6.0, " one two three four", completed=True)
+
+
+def test_transcript_sends_the_last_n_started_utterances():
+    a = SpokenUtterance(0.0, 2.0, ("a",))
+    b = SpokenUtterance(3.0, 5.0, ("b",))
+    c = SpokenUtterance(6.0, 8.0, ("c",))
+    assert transcript([a, b, c], covered_s=4.0, last_n=10) == (a.segment(4.0), b.segment(4.0))
+    assert transcript([a, b, c], covered_s=9.0, last_n=2) == (b.segment(9.0), c.segment(9.0))
+
+
+def test_segments_message_has_string_times_like_upstream():
+    msg = encode_segments("u", (Segment(1.0, 2.5, " hi", True),))
+    assert msg == {
+        "uid": "u",
+        "segments": [{"start": "1.000", "end": "2.500", "text": " hi", "completed": True}],
+    }
