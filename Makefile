@@ -9,7 +9,7 @@ demo: install
 
 lint:
 	ruff check .
-	mypy loadgen whisperlive exporters test_audio
+	mypy loadgen whisperlive exporters stack test_audio
 	hadolint whisperlive/Dockerfile whisperlive/Dockerfile.cpu
 
 unit:

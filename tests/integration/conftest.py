@@ -78,3 +78,7 @@ def whisperlive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Whi
     finally:
         stop_replica(process, STOP_GRACE_S)
     assert process.poll() is not None, f"replica pid {process.pid} still running after SIGKILL"
+
+
+# The scaled local stack (3 replicas behind nginx, with Prometheus): see conftest_stack.py.
+from tests.integration.conftest_stack import local_stack, shared_local_stack  # noqa: E402, F401

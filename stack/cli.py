@@ -1,0 +1,137 @@
+"""Command line: `python -m stack up|down|status|render` (behind scripts/local_stack.sh)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stack.local import LocalStack, StackError, StackSettings
+from stack.ports import BALANCER, LocalPorts
+from stack.render import ROOT, compose_files
+from whisperlive.errors import UsageError
+
+_DEFAULTS = StackSettings()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; failures print one line. Exit 0 ok, 1 failed or not all running, 2 bad flag."""
+    parser = build_parser()
+    args, replica_args = parser.parse_known_args(argv)
+    if replica_args and args.command != "up":
+        parser.error(f"unrecognized arguments: {' '.join(replica_args)}")
+    try:
+        return int(args.run(args, tuple(replica_args)))
+    except UsageError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        return 2
+    except StackError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with its four subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="python -m stack",
+        description="The local scaled stack (replicas + nginx + Prometheus).",
+        allow_abbrev=False,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser(
+        "up",
+        allow_abbrev=False,
+        help="start N replicas, nginx and Prometheus on 127.0.0.1 and wait until ready",
+        epilog="Any other flag (e.g. --batch --batch-max-size 8) goes to every `whisperlive serve`.",
+    )
+    _add_up(up)
+    for name, run, text in (
+        ("down", _down, "stop exactly the processes `up` started"),
+        ("status", _status, "report each process: running or dead, port listening or not"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        _add_run_dir(sub)
+        sub.set_defaults(run=run)
+    render = commands.add_parser("render", help="write the committed Compose configs from their templates")
+    render.add_argument("--check", action="store_true", help="only check they are up to date (exit 1 if not)")
+    render.set_defaults(run=_render)
+    return parser
+
+
+def _add_up(sub: argparse.ArgumentParser) -> None:
+    d = _DEFAULTS
+    sub.add_argument("--replicas", type=int, default=d.replicas, metavar="N", help="(%(default)s)")
+    sub.add_argument("--model", default=d.model, help="every replica's --model (%(default)s)")
+    sub.add_argument("--max-clients", type=int, default=d.max_clients, metavar="K", help="(%(default)s)")
+    sub.add_argument("--omp-threads", type=int, metavar="T", help="every replica's OMP_NUM_THREADS")
+    sub.add_argument(
+        "--base-port",
+        type=int,
+        default=BALANCER,
+        metavar="P",
+        help="balancer port; every other port moves with it (docs/PORTS.md) (%(default)s)",
+    )
+    sub.add_argument(
+        "--ready-timeout", type=float, default=d.ready_timeout_s, metavar="S", help="(%(default)g)"
+    )
+    _add_run_dir(sub)
+    sub.set_defaults(run=_up)
+
+
+def _add_run_dir(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--run-dir", type=Path, default=_DEFAULTS.run_dir, help="(%(default)s)")
+
+
+def _up(args: argparse.Namespace, replica_args: tuple[str, ...]) -> int:
+    settings = StackSettings(
+        replicas=args.replicas,
+        model=args.model,
+        max_clients=args.max_clients,
+        omp_threads=args.omp_threads,
+        replica_args=replica_args,
+        run_dir=args.run_dir,
+        ports=LocalPorts(args.base_port),
+        ready_timeout_s=args.ready_timeout,
+    )
+    stack = LocalStack(settings, log=_say)
+    stack.up()
+    _say(
+        f"balancer {stack.balancer_url}, prometheus {stack.prometheus_url}; stop with: "
+        f"scripts/local_stack.sh down --run-dir {args.run_dir}"
+    )
+    return 0
+
+
+def _down(args: argparse.Namespace, _: tuple[str, ...]) -> int:
+    stopped = LocalStack.attach(args.run_dir, log=_say).down()
+    _say(f"down: {len(stopped)} process(es) stopped")
+    return 0
+
+
+def _status(args: argparse.Namespace, _: tuple[str, ...]) -> int:
+    statuses = LocalStack.attach(args.run_dir).status()
+    for status in statuses:
+        print(status.line())
+    return 0 if statuses and all(s.running and s.listening for s in statuses) else 1
+
+
+def _render(args: argparse.Namespace, _: tuple[str, ...]) -> int:
+    stale = {path: text for path, text in compose_files().items() if _read(ROOT / path) != text}
+    if args.check:
+        for path in stale:
+            print(f"stale: {path} (run `python -m stack render`)")
+        return 1 if stale else 0
+    for path, text in stale.items():
+        (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
+        (ROOT / path).write_text(text)
+        print(f"wrote {path}")
+    return 0
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def _say(line: str) -> None:
+    print(f"stack: {line}", flush=True)

@@ -1,0 +1,49 @@
+"""The scaled local stack for integration and load tests: 3 real tiny.en replicas behind nginx, with
+Prometheus, on 127.0.0.1 at free non-default ports, started once per session.
+
+Fixtures (imported by tests/integration/conftest.py):
+- `shared_local_stack` (session): the `stack.local.LocalStack`, as it is; stopped at the end of the session.
+- `local_stack` (function): the same stack, first brought back to fully running (a test may have killed a
+  replica or run `down`). Use it for load through `local_stack.balancer_url`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from stack.local import LocalStack, StackSettings
+from stack.ports import LocalPorts, free_base_port
+
+STACK_REPLICAS = 3
+STACK_MAX_CLIENTS = 4
+STACK_OMP_THREADS = 1  # 2-core machine
+STACK_READY_TIMEOUT_S = 240.0
+
+
+@pytest.fixture(scope="session")
+def shared_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """Start the stack once per session; `down` at the end."""
+    settings = StackSettings(
+        replicas=STACK_REPLICAS,
+        model="tiny.en",
+        max_clients=STACK_MAX_CLIENTS,
+        omp_threads=STACK_OMP_THREADS,
+        run_dir=tmp_path_factory.mktemp("stack"),
+        ports=LocalPorts(free_base_port(STACK_REPLICAS)),
+        ready_timeout_s=STACK_READY_TIMEOUT_S,
+    )
+    stack = LocalStack(settings)
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def local_stack(shared_local_stack: LocalStack) -> LocalStack:
+    """The session's stack, every replica, nginx and Prometheus running and ready."""
+    shared_local_stack.ensure_up()
+    return shared_local_stack

