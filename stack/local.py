@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +33,7 @@ from whisperlive.replica import ReplicaSpec, replica_command, start_replica
 
 NGINX = "nginx"
 PROMETHEUS = "prometheus"
+EXPORTERS = "exporters"
 MANAGED_REPLICA_FLAGS = ("--host", "--port", "--metrics-port", "--model", "--max-clients", "--omp-threads")
 _POLL_S = 0.25
 
@@ -144,6 +146,11 @@ class LocalStack:
         return f"http://{self.host}:{self.settings.ports.nginx_status}/nginx_status"
 
     @property
+    def exporters_url(self) -> str:
+        """The exporters' HTTP root (`/metrics`)."""
+        return f"http://{self.host}:{self.settings.ports.exporters}"
+
+    @property
     def prometheus_url(self) -> str:
         """Prometheus's web UI and API root."""
         return f"http://{self.host}:{self.settings.ports.prometheus}"
@@ -160,7 +167,7 @@ class LocalStack:
 
     @property
     def processes(self) -> dict[str, procs.ProcessRecord]:
-        """Every process started (replica-1.., nginx, prometheus), running or not, by name."""
+        """Every process started (whisperlive-1.., nginx, prometheus), running or not, by name."""
         return dict(self._records)
 
     def pid_path(self, name: str) -> Path:
@@ -181,6 +188,7 @@ class LocalStack:
         try:
             self._start_replicas()
             self._start_nginx()
+            self._start_exporters()
             self._start_prometheus()
         except BaseException:
             self.down()
@@ -207,29 +215,29 @@ class LocalStack:
 
     def kill_replica(self, index: int) -> str:
         """SIGKILL replica `index` (from 1) and return its address; for failover tests."""
-        record = self._records.get(f"replica-{index}")
+        record = self._records.get(f"whisperlive-{index}")
         if record is None or not procs.kill(record):
-            raise StackError(f"replica-{index} is not running")
+            raise StackError(f"whisperlive-{index} is not running")
         return self.replica_addresses[index - 1]
 
     def restart_replica(self, index: int) -> None:
         """Start replica `index` (from 1) again, after it died, and wait until it is ready."""
-        if any(s.running for s in self.status() if s.name == f"replica-{index}"):
-            raise StackError(f"replica-{index} is running: kill it first")
+        if any(s.running for s in self.status() if s.name == f"whisperlive-{index}"):
+            raise StackError(f"whisperlive-{index} is running: kill it first")
         spec = self._replica_spec(index)
-        process = self._track(f"replica-{index}", start_replica(spec), spec.port)
+        process = self._track(f"whisperlive-{index}", start_replica(spec), spec.port)
         self._wait_replica(spec, process)
 
     def ensure_up(self) -> None:
         """Bring the stack back to fully running: restart dead replicas, or everything if nginx or
         Prometheus is gone (or the stack was never started)."""
         running = {s.name: s.running for s in self.status()}
-        if not (running.get(NGINX) and running.get(PROMETHEUS)):
+        if not (running.get(NGINX) and running.get(EXPORTERS) and running.get(PROMETHEUS)):
             self.down()
             self.up()
             return
         for index in range(1, self.settings.replicas + 1):
-            if not running.get(f"replica-{index}"):
+            if not running.get(f"whisperlive-{index}"):
                 self.restart_replica(index)
 
     # Starting.
@@ -261,7 +269,8 @@ class LocalStack:
         s = self.settings
         nginx = local_nginx(self.host, s.ports, s.replicas, self.run_dir / "logs")
         (self.run_dir / "nginx.conf").write_text(render_nginx(nginx))
-        prometheus = local_prometheus(self.host, s.ports, s.replicas, s.extra_scrape_jobs)
+        exporters = ScrapeJob(EXPORTERS, (f"{self.host}:{s.ports.exporters}",))
+        prometheus = local_prometheus(self.host, s.ports, s.replicas, (exporters, *s.extra_scrape_jobs))
         (self.run_dir / "prometheus.yml").write_text(render_prometheus(prometheus))
         self._save_state()
         self._check_nginx_config()
@@ -279,7 +288,7 @@ class LocalStack:
     def _start_replicas(self) -> None:
         specs = self.replica_specs
         started = {
-            spec.port: self._track(f"replica-{i}", start_replica(spec), spec.port)
+            spec.port: self._track(f"whisperlive-{i}", start_replica(spec), spec.port)
             for i, spec in enumerate(specs, start=1)
         }
         self.log(f"waiting for {len(specs)} replica(s) ({self.settings.model}) to answer a handshake")
@@ -301,6 +310,25 @@ class LocalStack:
                 log_path=self.log_path(NGINX),
             )
         self.log(f"nginx balancing at {self.balancer_url} (status {self.nginx_status_url})")
+
+    def _start_exporters(self) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "exporters",
+            "--listen",
+            f"{self.host}:{self.settings.ports.exporters}",
+            "--process-pidfile-glob",
+            str(self.run_dir / "pids" / "whisperlive-*.pid"),
+            "--nginx-status-url",
+            self.nginx_status_url,
+        ]
+        process = self._spawn(EXPORTERS, argv, self.settings.ports.exporters)
+        try:
+            _wait_http_ok(f"{self.exporters_url}/metrics", self.settings.ready_timeout_s, process)
+        except StackError as exc:
+            raise StackError(f"exporters: {exc}; see {self.log_path(EXPORTERS)}") from exc
+        self.log(f"exporters at {self.exporters_url}/metrics")
 
     def _start_prometheus(self) -> None:
         argv = [
@@ -328,7 +356,7 @@ class LocalStack:
         return ReplicaSpec(
             port=s.ports.replica(index),
             metrics_port=s.ports.replica_metrics(index),
-            log_path=self.log_path(f"replica-{index}"),
+            log_path=self.log_path(f"whisperlive-{index}"),
             host=self.host,
             model=s.model,
             max_clients=s.max_clients,
@@ -365,7 +393,7 @@ class LocalStack:
             "prometheus_url": self.prometheus_url,
             "replicas": [
                 {
-                    "name": f"replica-{index}",
+                    "name": f"whisperlive-{index}",
                     "address": f"{spec.host}:{spec.port}",
                     "url": spec.url,
                     "metrics_url": f"http://{spec.host}:{spec.metrics_port}/metrics",

@@ -58,6 +58,11 @@ class LocalPorts:
         """Prometheus web and API."""
         return self._shifted(PROMETHEUS)
 
+    @property
+    def exporters(self) -> int:
+        """The exporters process (replica processes and nginx)."""
+        return self._shifted(EXPORTERS)
+
     def replica(self, index: int) -> int:
         """WebSocket port of replica `index` (from 1)."""
         return self._shifted(REPLICA_BASE) + index
@@ -70,9 +75,10 @@ class LocalPorts:
         """Every port a stack of `replicas` listens on, with what listens there."""
         named = {self.balancer: "nginx balancer", self.nginx_status: "nginx stub_status"}
         named[self.prometheus] = "Prometheus"
+        named[self.exporters] = "exporters"
         for i in range(1, replicas + 1):
-            named[self.replica(i)] = f"replica-{i} WebSocket"
-            named[self.replica_metrics(i)] = f"replica-{i} metrics"
+            named[self.replica(i)] = f"whisperlive-{i} WebSocket"
+            named[self.replica_metrics(i)] = f"whisperlive-{i} metrics"
         return named
 
 

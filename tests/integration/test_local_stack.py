@@ -108,7 +108,7 @@ async def test_handshakes_fail_over_when_a_replica_is_killed(local_stack):
 
 def test_ensure_up_restarts_a_killed_replica(shared_local_stack):
     shared_local_stack.kill_replica(1)
-    assert [s.name for s in shared_local_stack.status() if not s.running] == ["replica-1"]
+    assert [s.name for s in shared_local_stack.status() if not s.running] == ["whisperlive-1"]
     shared_local_stack.ensure_up()
     assert all(s.running and s.listening for s in shared_local_stack.status())
 
@@ -118,9 +118,9 @@ def test_status_reports_every_process_running_and_listening(local_stack):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [
-        "replica-1",
-        "replica-2",
-        "replica-3",
+        "whisperlive-1",
+        "whisperlive-2",
+        "whisperlive-3",
         "nginx",
         "prometheus",
     ]
@@ -154,7 +154,7 @@ def test_down_stops_every_process_and_frees_every_port(local_stack):
 
     stopped = local_stack.down()
 
-    assert stopped == ["prometheus", "nginx", "replica-3", "replica-2", "replica-1"]
+    assert stopped == ["prometheus", "nginx", "whisperlive-3", "whisperlive-2", "whisperlive-1"]
     assert not [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not [port for port in ports if procs.listening(local_stack.host, port)]
     assert not list((local_stack.run_dir / "pids").iterdir())

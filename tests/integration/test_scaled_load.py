@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen.results_file import read_results
 
@@ -18,8 +19,26 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
+def exporter_samples(local_stack) -> dict[tuple[str, str], float]:
+    """(metric, name label) -> value from the stack's exporters process."""
+    with urllib.request.urlopen(f"{local_stack.exporters_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (s.name, s.labels.get("name", "")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def prometheus_query(local_stack, expr: str) -> list[dict]:
+    query = urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(f"{local_stack.prometheus_url}/api/v1/query?{query}", timeout=10) as response:
+        return json.load(response)["data"]["result"]
+
+
 def test_six_clients_through_nginx_spread_over_every_replica(local_stack, generated_corpus, tmp_path):
     out = tmp_path / "sessions.jsonl"
+    before = exporter_samples(local_stack)
     proc = subprocess.run(
         [
             sys.executable,
@@ -54,10 +73,22 @@ def test_six_clients_through_nginx_spread_over_every_replica(local_stack, genera
     assert set(served) == set(local_stack.replica_addresses), served
     assert "Distribution over replicas" in proc.stdout
 
-    query = urllib.parse.urlencode({"query": "up"})
-    with urllib.request.urlopen(f"{local_stack.prometheus_url}/api/v1/query?{query}", timeout=10) as response:
-        targets = json.load(response)["data"]["result"]
+    after = exporter_samples(local_stack)
+    replicas = [f"whisperlive-{i}" for i in range(1, len(local_stack.replica_addresses) + 1)]
+    cpu = "container_cpu_usage_seconds_total"
+    # every replica transcribed: its CPU seconds rose by at least 2 s over the run
+    assert all(after[(cpu, r)] - before[(cpu, r)] > 2.0 for r in replicas), {
+        r: after[(cpu, r)] for r in replicas
+    }
+    assert all(after[("container_memory_working_set_bytes", r)] > 100e6 for r in replicas)
+    assert after[("nginx_up", "")] == 1 and after[("exporter_process_up", "")] == 1
+    # Prometheus stored nginx's counter under the exporter's exact name (no _total suffix)
+    [accepted] = prometheus_query(local_stack, "nginx_connections_accepted")
+    assert float(accepted["value"][1]) >= len(results)
+
+    targets = prometheus_query(local_stack, "up")
     assert targets, "Prometheus scrapes nothing"
     assert {t["metric"]["instance"]: t["value"][1] for t in targets} == {
         t["metric"]["instance"]: "1" for t in targets
     }
+    assert {t["metric"]["job"] for t in targets} >= {"whisperlive", "exporters"}

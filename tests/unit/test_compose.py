@@ -23,7 +23,7 @@ GPU = ()  # no -f: docker-compose.yml and docker-compose.override.yml, as a plai
 BASE = ("docker-compose.yml",)
 CPU = ("docker-compose.yml", "docker-compose.cpu.yml")
 VARIANTS = {"gpu": GPU, "base": BASE, "cpu": CPU}
-SERVICES = {"whisperlive", "load-balancer", "loadgen", "prometheus", "grafana"}
+SERVICES = {"whisperlive", "load-balancer", "loadgen", "exporters", "prometheus", "grafana"}
 PUBLISHED = {"load-balancer": {"9090"}, "grafana": {"3000"}, "prometheus": {"9092"}}
 
 

@@ -80,7 +80,7 @@ def test_a_port_in_use_is_named_with_its_process_and_nothing_starts(tmp_path):
         with pytest.raises(StackError) as caught:
             stack.up()
     assert str(caught.value) == (
-        f"port {ports.replica_metrics(2)} (replica-2 metrics) is in use by pid {os.getpid()} "
+        f"port {ports.replica_metrics(2)} (whisperlive-2 metrics) is in use by pid {os.getpid()} "
         f"({procs._short_cmdline(os.getpid())}); stop it or move the stack with --base-port"
     )
     assert not (tmp_path / "stack.json").exists()
@@ -122,10 +122,12 @@ def test_stop_ends_the_process_and_kill_reports_it_gone(sleeper):
 
 def test_down_leaves_alone_a_pid_that_is_no_longer_what_was_started(tmp_path, sleeper):
     stack = LocalStack(StackSettings(replicas=1, run_dir=tmp_path))
-    foreign = replace(procs.ProcessRecord.of("replica-1", sleeper, 1, Path("log")), cmdline=(sys.executable,))
-    stack._records["replica-1"] = foreign
+    foreign = replace(
+        procs.ProcessRecord.of("whisperlive-1", sleeper, 1, Path("log")), cmdline=(sys.executable,)
+    )
+    stack._records["whisperlive-1"] = foreign
     (tmp_path / "pids").mkdir()
-    stack.pid_path("replica-1").write_text(f"{sleeper.pid}\n")
+    stack.pid_path("whisperlive-1").write_text(f"{sleeper.pid}\n")
     assert stack.down() == []
     assert sleeper.poll() is None
-    assert not stack.pid_path("replica-1").exists()
+    assert not stack.pid_path("whisperlive-1").exists()
