@@ -34,6 +34,7 @@ from whisperlive.replica import ReplicaSpec, replica_command, start_replica
 NGINX = "nginx"
 PROMETHEUS = "prometheus"
 EXPORTERS = "exporters"
+LOADGEN = "loadgen"  # scraped while a `loadgen run --metrics-port` runs beside the stack
 MANAGED_REPLICA_FLAGS = ("--host", "--port", "--metrics-port", "--model", "--max-clients", "--omp-threads")
 _POLL_S = 0.25
 
@@ -269,8 +270,12 @@ class LocalStack:
         s = self.settings
         nginx = local_nginx(self.host, s.ports, s.replicas, self.run_dir / "logs")
         (self.run_dir / "nginx.conf").write_text(render_nginx(nginx))
-        exporters = ScrapeJob(EXPORTERS, (f"{self.host}:{s.ports.exporters}",))
-        prometheus = local_prometheus(self.host, s.ports, s.replicas, (exporters, *s.extra_scrape_jobs))
+        jobs = (
+            ScrapeJob(EXPORTERS, (f"{self.host}:{s.ports.exporters}",)),
+            ScrapeJob(LOADGEN, (f"{self.host}:{s.ports.loadgen_metrics}",)),
+            *s.extra_scrape_jobs,
+        )
+        prometheus = local_prometheus(self.host, s.ports, s.replicas, jobs)
         (self.run_dir / "prometheus.yml").write_text(render_prometheus(prometheus))
         self._save_state()
         self._check_nginx_config()

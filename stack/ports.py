@@ -59,6 +59,11 @@ class LocalPorts:
         return self._shifted(PROMETHEUS)
 
     @property
+    def loadgen_metrics(self) -> int:
+        """Where a load generator run beside the stack serves its metrics (`loadgen run --metrics-port`)."""
+        return self._shifted(LOADGEN_METRICS)
+
+    @property
     def exporters(self) -> int:
         """The exporters process (replica processes and nginx)."""
         return self._shifted(EXPORTERS)

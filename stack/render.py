@@ -187,7 +187,10 @@ def compose_prometheus() -> PrometheusTarget:
         self_target=f"localhost:{ports.COMPOSE_PROMETHEUS}",
         rules_dir=COMPOSE_RULES,
         replicas=DnsReplicas(COMPOSE_SERVICE, ports.COMPOSE_REPLICA_METRICS, ports.COMPOSE_REPLICA),
-        extra_jobs=(ScrapeJob("exporters", (f"exporters:{ports.EXPORTERS}",)),),
+        extra_jobs=(
+            ScrapeJob("exporters", (f"exporters:{ports.EXPORTERS}",)),
+            ScrapeJob("loadgen", (f"loadgen:{ports.LOADGEN_METRICS}",)),
+        ),
     )
 
 

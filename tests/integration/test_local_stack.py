@@ -78,18 +78,21 @@ async def test_each_handshake_through_nginx_names_the_replica_that_serves_it(loc
     assert len(set(headers)) >= 2, f"least_conn sent every stream to one replica: {headers}"
 
 
-def test_prometheus_scrapes_every_replica_and_itself(local_stack):
+def test_prometheus_scrapes_every_replica_the_exporters_and_itself(local_stack):
     expected = {(address, "whisperlive") for address in local_stack.replica_addresses}
-    expected.add((None, "prometheus"))
+    expected |= {(None, "prometheus"), (None, "exporters")}
     deadline = time.monotonic() + 30
     while True:
         targets = prometheus_get(local_stack, "/api/v1/targets?state=active")["data"]["activeTargets"]
+        # the loadgen job is up only while a `loadgen run --metrics-port` runs (test_scaled_load covers it)
+        targets = [t for t in targets if t["labels"]["job"] != "loadgen"]
         seen = {(t["labels"].get("replica"), t["labels"]["job"]) for t in targets}
         if seen == expected and all(t["health"] == "up" for t in targets):
             break
         assert time.monotonic() < deadline, f"targets not all up after 30 s: {targets}"
         time.sleep(1)
     result = prometheus_get(local_stack, "/api/v1/query?query=up")["data"]["result"]
+    result = [sample for sample in result if sample["metric"]["job"] != "loadgen"]
     assert len(result) == len(expected) and all(sample["value"][1] == "1" for sample in result)
 
 
@@ -122,6 +125,7 @@ def test_status_reports_every_process_running_and_listening(local_stack):
         "whisperlive-2",
         "whisperlive-3",
         "nginx",
+        "exporters",
         "prometheus",
     ]
     assert all(" running " in line and line.endswith(" listening") for line in lines)
@@ -142,9 +146,9 @@ def test_the_cli_refuses_ports_in_use_and_manages_its_own_stack(local_stack, tmp
     assert up.returncode == 0, up.stdout + up.stderr
     assert run_cli("status", "--run-dir", run_dir).returncode == 0
     down = run_cli("down", "--run-dir", run_dir)
-    assert down.returncode == 0 and "down: 3 process(es) stopped" in down.stdout, down.stdout + down.stderr
+    assert down.returncode == 0 and "down: 4 process(es) stopped" in down.stdout, down.stdout + down.stderr
     status = run_cli("status", "--run-dir", run_dir)
-    assert status.returncode == 1 and status.stdout.count(" dead ") == 3
+    assert status.returncode == 1 and status.stdout.count(" dead ") == 4
 
 
 def test_down_stops_every_process_and_frees_every_port(local_stack):
@@ -154,7 +158,7 @@ def test_down_stops_every_process_and_frees_every_port(local_stack):
 
     stopped = local_stack.down()
 
-    assert stopped == ["prometheus", "nginx", "whisperlive-3", "whisperlive-2", "whisperlive-1"]
+    assert stopped == ["prometheus", "exporters", "nginx", "whisperlive-3", "whisperlive-2", "whisperlive-1"]
     assert not [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not [port for port in ports if procs.listening(local_stack.host, port)]
     assert not list((local_stack.run_dir / "pids").iterdir())

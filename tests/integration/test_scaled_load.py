@@ -55,6 +55,8 @@ def test_six_clients_through_nginx_spread_over_every_replica(local_stack, genera
             "2",
             "--audio-dir",
             str(generated_corpus),
+            "--metrics-port",
+            str(local_stack.settings.ports.loadgen_metrics),
             "--output-file",
             str(out),
         ],
@@ -86,7 +88,11 @@ def test_six_clients_through_nginx_spread_over_every_replica(local_stack, genera
     [accepted] = prometheus_query(local_stack, "nginx_connections_accepted")
     assert float(accepted["value"][1]) >= len(results)
 
-    targets = prometheus_query(local_stack, "up")
+    # Prometheus scraped the load generator while it ran
+    [sessions] = prometheus_query(local_stack, 'sum(max_over_time(loadgen_sessions_total{outcome="ok"}[5m]))')
+    assert float(sessions["value"][1]) > 0
+
+    targets = [t for t in prometheus_query(local_stack, "up") if t["metric"]["job"] != "loadgen"]
     assert targets, "Prometheus scrapes nothing"
     assert {t["metric"]["instance"]: t["value"][1] for t in targets} == {
         t["metric"]["instance"]: "1" for t in targets
