@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -23,25 +22,12 @@ from prometheus_client import CollectorRegistry
 from exporters.docker_containers import DockerSource
 from exporters.exposition import render
 from exporters.poller import Poller, PollStats
+from tests.metrics_text import samples_of
 
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "docker_api"
 PROJECT_FILTER = "com.docker.compose.project=wlcap"
-_SAMPLE = re.compile(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def samples_of(text: str) -> dict[tuple[str, tuple], float]:
-    """(name, sorted labels) -> value of every sample line, names exactly as exposed."""
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            match = _SAMPLE.fullmatch(line)
-            assert match, line
-            name, labels, value = match.groups()
-            samples[(name, tuple(sorted(_LABEL.findall(labels or ""))))] = float(value)
-    return samples
 
 
 @dataclass
@@ -132,24 +118,35 @@ async def test_collector_reads_every_container_of_the_project(fake_engine):
     assert samples[("exporter_docker_up", ())] == 1
     cpu = _by_name(samples, "container_cpu_usage_seconds_total")
     # billing-db-1 is another project's; wlcap-whisperlive-3 vanished between the listing and its reads
-    assert cpu == pytest.approx({"wlcap-whisperlive-1": 1843.520331, "wlcap-whisperlive-2": 1721.0,
-                                 "wlcap-nginx-1": 98.7654321})
+    assert cpu == pytest.approx(
+        {"wlcap-whisperlive-1": 1843.520331, "wlcap-whisperlive-2": 1721.0, "wlcap-nginx-1": 98.7654321}
+    )
     assert _by_name(samples, "container_memory_working_set_bytes") == {
         "wlcap-whisperlive-1": 2147483648 - 268435456,
         "wlcap-whisperlive-2": 2080374784 - 201326592,
         "wlcap-nginx-1": 15728640 - 4194304,
     }
     assert _by_name(samples, "container_memory_usage_bytes")["wlcap-nginx-1"] == 15728640
-    assert _by_name(samples, "container_threads") == {"wlcap-whisperlive-1": 23, "wlcap-whisperlive-2": 21,
-                                                      "wlcap-nginx-1": 3}
-    rx = {(dict(labels)["name"], dict(labels)["interface"]): v
-          for (name, labels), v in samples.items() if name == "container_network_receive_bytes_total"}
+    assert _by_name(samples, "container_threads") == {
+        "wlcap-whisperlive-1": 23,
+        "wlcap-whisperlive-2": 21,
+        "wlcap-nginx-1": 3,
+    }
+    rx = {
+        (dict(labels)["name"], dict(labels)["interface"]): v
+        for (name, labels), v in samples.items()
+        if name == "container_network_receive_bytes_total"
+    }
     assert rx[("wlcap-nginx-1", "eth1")] == 1000 and rx[("wlcap-whisperlive-1", "eth0")] == 987654321
-    identity = {dict(labels)["name"]: dict(labels)
-                for (name, labels) in samples if name == "container_threads"}
+    identity = {
+        dict(labels)["name"]: dict(labels) for (name, labels) in samples if name == "container_threads"
+    }
     assert identity["wlcap-whisperlive-2"] == {
-        "name": "wlcap-whisperlive-2", "id": "8e7d6c5b4a39", "compose_service": "whisperlive",
-        "replica": "2", "gpu": "1",
+        "name": "wlcap-whisperlive-2",
+        "id": "8e7d6c5b4a39",
+        "compose_service": "whisperlive",
+        "replica": "2",
+        "gpu": "1",
     }
     assert identity["wlcap-nginx-1"]["gpu"] == ""
 

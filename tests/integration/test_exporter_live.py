@@ -4,7 +4,6 @@ first the nginx collector behind the real `/metrics` server, then `python -m exp
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 
 from exporters.nginx_status import NginxSource
 from exporters.server import bind, serve
+from tests.metrics_text import samples_of
 
 pytestmark = pytest.mark.integration
 
@@ -43,20 +43,6 @@ http {{
 }}
 """
 IDLE_REPLICA = "import os, sys, time\nopen(sys.argv[1], 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
-_SAMPLE = re.compile(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def samples_of(text: str) -> dict[tuple[str, tuple], float]:
-    """(name, sorted labels) -> value of every sample line, names exactly as exposed."""
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            match = _SAMPLE.fullmatch(line)
-            assert match, line
-            name, labels, value = match.groups()
-            samples[(name, tuple(sorted(_LABEL.findall(labels or ""))))] = float(value)
-    return samples
 
 
 def value(samples: dict, metric: str, **labels: str) -> float:
@@ -96,10 +82,19 @@ def nginx(tmp_path, free_port) -> Iterator[Nginx]:
     conf = tmp_path / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp_path, port=port))
     error_log = tmp_path / "error.log"
-    process = subprocess.Popen([
-        NGINX, "-p", str(tmp_path), "-e", str(error_log), "-c", str(conf),
-        "-g", f"daemon off; pid {tmp_path}/nginx.pid; error_log {error_log};",
-    ])
+    process = subprocess.Popen(
+        [
+            NGINX,
+            "-p",
+            str(tmp_path),
+            "-e",
+            str(error_log),
+            "-c",
+            str(conf),
+            "-g",
+            f"daemon off; pid {tmp_path}/nginx.pid; error_log {error_log};",
+        ]
+    )
     server = Nginx(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/nginx_status", process)
     try:
         _wait_http(server.status_url, 10, process)
@@ -119,8 +114,9 @@ async def _scrape(session: aiohttp.ClientSession, url: str) -> tuple[str, float]
 async def test_nginx_collector_follows_load_then_reports_nginx_down(nginx, free_port):
     port = free_port()
     stop = asyncio.Event()
-    server = asyncio.create_task(serve([NginxSource(nginx.status_url, timeout_s=2)], bind("127.0.0.1", port),
-                                       0.2, stop))
+    server = asyncio.create_task(
+        serve([NginxSource(nginx.status_url, timeout_s=2)], bind("127.0.0.1", port), 0.2, stop)
+    )
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
         async with aiohttp.ClientSession() as scraper:
@@ -140,8 +136,11 @@ async def test_nginx_collector_follows_load_then_reports_nginx_down(nginx, free_
                         assert response.status == 200
             await asyncio.sleep(0.6)  # a few polls
             after = samples_of((await _scrape(scraper, metrics_url))[0])
-            for moved in ("nginx_connections_accepted", "nginx_connections_handled",
-                          "nginx_http_requests_total"):
+            for moved in (
+                "nginx_connections_accepted",
+                "nginx_connections_handled",
+                "nginx_http_requests_total",
+            ):
                 assert value(after, moved) - value(before, moved) >= 40, moved
             assert value(after, "nginx_connections_active") >= 1  # the collector's own keep-alive connection
 
@@ -180,11 +179,21 @@ def test_whole_exporter_process_end_to_end(nginx, replicas, free_port, tmp_path)
     pids, started = replicas
     port = free_port()
     command = [
-        sys.executable, "-m", "exporters", "--listen", f"127.0.0.1:{port}",
-        "--process-pidfile-glob", str(pids / "whisperlive-*.pid"),
-        "--nginx-status-url", nginx.status_url,
-        "--gpu", "--docker", "--docker-url", f"unix://{tmp_path}/no-engine.sock",
-        "--poll-interval", "0.3",
+        sys.executable,
+        "-m",
+        "exporters",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--process-pidfile-glob",
+        str(pids / "whisperlive-*.pid"),
+        "--nginx-status-url",
+        nginx.status_url,
+        "--gpu",
+        "--docker",
+        "--docker-url",
+        f"unix://{tmp_path}/no-engine.sock",
+        "--poll-interval",
+        "0.3",
     ]
     exporter = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
@@ -201,8 +210,13 @@ def test_whole_exporter_process_end_to_end(nginx, replicas, free_port, tmp_path)
     assert value(samples, "exporter_gpu_up") == 0  # no GPU here
     assert value(samples, "exporter_docker_up") == 0  # no engine here
     for number, process in enumerate(started, start=1):
-        labels = dict(name=f"whisperlive-{number}", id=str(process.pid), compose_service="whisperlive",
-                      replica=str(number), gpu="")
+        labels = dict(
+            name=f"whisperlive-{number}",
+            id=str(process.pid),
+            compose_service="whisperlive",
+            replica=str(number),
+            gpu="",
+        )
         assert value(samples, "container_cpu_usage_seconds_total", **labels) >= 0
         assert value(samples, "container_memory_working_set_bytes", **labels) > 0
         assert value(samples, "container_threads", **labels) >= 1

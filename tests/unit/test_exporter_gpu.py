@@ -8,7 +8,6 @@ collector. One test also runs the real `pynvml` against this machine's missing N
 from __future__ import annotations
 
 import logging
-import re
 from types import SimpleNamespace
 
 import pynvml
@@ -18,27 +17,10 @@ from prometheus_client import CollectorRegistry
 from exporters.exposition import render
 from exporters.gpu import GpuProcess, GpuReading, GpuSource, gpu_families
 from exporters.poller import Poller, PollStats
+from tests.metrics_text import samples_of
 
 MIB = 1024 * 1024
 HOST = "gpu-node-1"
-
-_SAMPLE = re.compile(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def samples_of(text: str) -> dict[tuple[str, tuple], float]:
-    """(name, sorted labels) -> value of every sample line, names exactly as exposed.
-
-    (prometheus_client's parser would rename a counter sample `x` to `x_total`.)
-    """
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            match = _SAMPLE.fullmatch(line)
-            assert match, line
-            name, labels, value = match.groups()
-            samples[(name, tuple(sorted(_LABEL.findall(labels or ""))))] = float(value)
-    return samples
 
 
 class FakeNvml:
@@ -58,15 +40,39 @@ class FakeNvml:
         self.fail_init = fail_init
         self.init_calls = 0
         self.gpus = [
-            dict(uuid="GPU-11111111-2222-3333-4444-555555555555", minor=0, name="NVIDIA H100 80GB HBM3",
-                 util=37, total=81559 * MIB, reserved=527 * MIB, used=24000 * MIB, power=312_456,
-                 energy=987_654_321, temp=55, sm=1980,
-                 compute=[SimpleNamespace(pid=4242, usedGpuMemory=20000 * MIB)],
-                 graphics=[SimpleNamespace(pid=4242, usedGpuMemory=20000 * MIB),
-                           SimpleNamespace(pid=5151, usedGpuMemory=None)]),
-            dict(uuid="GPU-66666666-7777-8888-9999-000000000000", minor=3, name="NVIDIA H100 80GB HBM3",
-                 util=0, total=81559 * MIB, reserved=527 * MIB, used=1 * MIB, power=70_000,
-                 energy=None, temp=31, sm=345, compute=[], graphics=[]),
+            dict(
+                uuid="GPU-11111111-2222-3333-4444-555555555555",
+                minor=0,
+                name="NVIDIA H100 80GB HBM3",
+                util=37,
+                total=81559 * MIB,
+                reserved=527 * MIB,
+                used=24000 * MIB,
+                power=312_456,
+                energy=987_654_321,
+                temp=55,
+                sm=1980,
+                compute=[SimpleNamespace(pid=4242, usedGpuMemory=20000 * MIB)],
+                graphics=[
+                    SimpleNamespace(pid=4242, usedGpuMemory=20000 * MIB),
+                    SimpleNamespace(pid=5151, usedGpuMemory=None),
+                ],
+            ),
+            dict(
+                uuid="GPU-66666666-7777-8888-9999-000000000000",
+                minor=3,
+                name="NVIDIA H100 80GB HBM3",
+                util=0,
+                total=81559 * MIB,
+                reserved=527 * MIB,
+                used=1 * MIB,
+                power=70_000,
+                energy=None,
+                temp=31,
+                sm=345,
+                compute=[],
+                graphics=[],
+            ),
         ]
 
     def nvmlInit(self):
@@ -98,8 +104,9 @@ class FakeNvml:
     def nvmlDeviceGetMemoryInfo(self, gpu, version=None):
         free = gpu["total"] - gpu["used"] - gpu["reserved"]
         if version == self.nvmlMemory_v2:
-            return SimpleNamespace(version=version, total=gpu["total"], reserved=gpu["reserved"], free=free,
-                                   used=gpu["used"])
+            return SimpleNamespace(
+                version=version, total=gpu["total"], reserved=gpu["reserved"], free=free, used=gpu["used"]
+            )
         return SimpleNamespace(total=gpu["total"], free=free, used=gpu["used"] + gpu["reserved"])  # v1
 
     def nvmlDeviceGetPowerUsage(self, gpu):
@@ -131,16 +138,29 @@ class FakeNvml:
 
 
 def _samples(families) -> dict[tuple[str, str], float]:
-    return {(s.name, s.labels.get("gpu", "") + "/" + s.labels.get("pid", "")): s.value
-            for f in families for s in f.samples}
+    return {
+        (s.name, s.labels.get("gpu", "") + "/" + s.labels.get("pid", "")): s.value
+        for f in families
+        for s in f.samples
+    }
 
 
 def _reading(**overrides) -> GpuReading:
-    values = dict(index=0, uuid="GPU-abc", minor=2, model="NVIDIA L4", utilization_pct=12,
-                  memory_used_bytes=1536 * MIB + 5, memory_free_bytes=20000 * MIB,
-                  memory_reserved_bytes=300 * MIB,
-                  power_mw=27_500, energy_mj=123_456, temperature_c=40, sm_clock_mhz=2040,
-                  processes=(GpuProcess(99, "python3", 1000 * MIB),))
+    values = dict(
+        index=0,
+        uuid="GPU-abc",
+        minor=2,
+        model="NVIDIA L4",
+        utilization_pct=12,
+        memory_used_bytes=1536 * MIB + 5,
+        memory_free_bytes=20000 * MIB,
+        memory_reserved_bytes=300 * MIB,
+        power_mw=27_500,
+        energy_mj=123_456,
+        temperature_c=40,
+        sm_clock_mhz=2040,
+        processes=(GpuProcess(99, "python3", 1000 * MIB),),
+    )
     return GpuReading(**{**values, **overrides})
 
 
@@ -160,10 +180,17 @@ def test_converter_units_are_dcgms():
 def test_converter_labels_are_dcgms():
     families = {f.name: f for f in gpu_families([_reading()], HOST)}
     assert families["DCGM_FI_DEV_GPU_UTIL"].samples[0].labels == {
-        "gpu": "0", "UUID": "GPU-abc", "device": "nvidia2", "modelName": "NVIDIA L4", "Hostname": HOST
+        "gpu": "0",
+        "UUID": "GPU-abc",
+        "device": "nvidia2",
+        "modelName": "NVIDIA L4",
+        "Hostname": HOST,
     }
     assert families["gpu_process_memory_used_bytes"].samples[0].labels == {
-        "gpu": "0", "UUID": "GPU-abc", "pid": "99", "name": "python3"
+        "gpu": "0",
+        "UUID": "GPU-abc",
+        "pid": "99",
+        "name": "python3",
     }
     assert families["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"].type == "counter"
 
@@ -188,7 +215,6 @@ def _scrape(registry):
     return samples_of(render(registry).decode())
 
 
-
 async def test_collector_reads_every_gpu_through_nvml_v2_memory():
     poller, registry = _exporter(FakeNvml())
     await poller.poll_once()
@@ -203,12 +229,16 @@ async def test_collector_reads_every_gpu_through_nvml_v2_memory():
     assert value("DCGM_FI_DEV_FB_FREE", "0") == 81559 - 24000 - 527
     assert value("DCGM_FI_DEV_POWER_USAGE", "1") == 70.0
     assert value("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "0") == 987_654_321
-    assert not any(n == "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION" and ("gpu", "1") in labels
-                   for n, labels in samples)  # GPU 1 does not support it
+    assert not any(
+        n == "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION" and ("gpu", "1") in labels for n, labels in samples
+    )  # GPU 1 does not support it
     device = {dict(labels)["device"] for (n, labels) in samples if n == "DCGM_FI_DEV_SM_CLOCK"}
     assert device == {"nvidia0", "nvidia3"}
-    processes = {dict(labels)["pid"]: (dict(labels)["name"], v)
-                 for (n, labels), v in samples.items() if n == "gpu_process_memory_used_bytes"}
+    processes = {
+        dict(labels)["pid"]: (dict(labels)["name"], v)
+        for (n, labels), v in samples.items()
+        if n == "gpu_process_memory_used_bytes"
+    }
     assert processes == {"4242": ("python3.11", 20000 * MIB)}  # once, though in both lists; 5151: no memory
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 
 from prometheus_client import CollectorRegistry
@@ -15,24 +14,7 @@ from prometheus_client import CollectorRegistry
 from exporters.exposition import render
 from exporters.families import gauge
 from exporters.poller import Poller, PollStats, SourceUnavailable
-
-_SAMPLE = re.compile(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def samples_of(text: str) -> dict[tuple[str, tuple], float]:
-    """(name, sorted labels) -> value of every sample line, names exactly as exposed.
-
-    (prometheus_client's parser would rename a counter sample `x` to `x_total`.)
-    """
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            match = _SAMPLE.fullmatch(line)
-            assert match, line
-            name, labels, value = match.groups()
-            samples[(name, tuple(sorted(_LABEL.findall(labels or ""))))] = float(value)
-    return samples
+from tests.metrics_text import samples_of
 
 
 class ScriptedSource:
@@ -69,7 +51,6 @@ def _setup(source, interval_s=1.0):
 
 def _scrape(registry):
     return samples_of(render(registry).decode())
-
 
 
 def test_before_the_first_poll_up_is_0_and_every_label_set_exists():
