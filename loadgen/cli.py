@@ -121,9 +121,13 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     stream.add_argument("--language", default="en", help="language code sent in the options (default en)")
     stream.add_argument(
         "--use-vad",
-        action=argparse.BooleanOptionalAction,
+        dest="use_vad",
+        action="store_true",
         default=True,
-        help="ask the server for voice activity detection (default on)",
+        help="ask the server for voice activity detection (the default)",
+    )
+    stream.add_argument(
+        "--no-vad", dest="use_vad", action="store_false", help="ask the server not to use VAD"
     )
     stream.add_argument(
         "--settle",

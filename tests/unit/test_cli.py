@@ -1,0 +1,43 @@
+"""The loadgen command line: flags parse as documented, bad ones give one line and exit 2."""
+
+import pytest
+
+from loadgen.cli import build_parser, main
+
+
+def parse(*argv):
+    return build_parser().parse_args(["run", "--audio-dir", "x", *argv])
+
+
+def test_vad_is_on_by_default_and_no_vad_turns_it_off():
+    assert parse().use_vad is True
+    assert parse("--no-vad").use_vad is False
+    assert parse("--use-vad").use_vad is True
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("--num-clients", "0"), ("--duration", "-1"), ("--mode", "burst"), ("--chunk-ms", "abc")],
+)
+def test_a_bad_flag_is_one_line_and_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse(*argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("loadgen run: ") and "--help" in err[0]
+
+
+def test_a_bad_url_is_one_line_and_exit_2(capsys, generated_corpus):
+    code = main(["run", "--url", "http://x:1", "--audio-dir", str(generated_corpus)])
+    assert code == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "loadgen run: --url 'http://x:1' is not a ws:// or wss:// URL with a host"
+    )
+
+
+def test_an_empty_audio_dir_is_one_line_and_exit_3(capsys, tmp_path):
+    code = main(["run", "--port", "1", "--audio-dir", str(tmp_path)])
+    assert code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path) in err[0]
