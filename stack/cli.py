@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stack.local import LocalStack, StackError, StackSettings
 from stack.ports import BALANCER, LocalPorts
-from stack.render import ROOT, compose_files
+from stack.render import ROOT, committed_files
 from whisperlive.errors import UsageError
 
 _DEFAULTS = StackSettings()
@@ -117,7 +117,7 @@ def _status(args: argparse.Namespace, _: tuple[str, ...]) -> int:
 
 
 def _render(args: argparse.Namespace, _: tuple[str, ...]) -> int:
-    stale = {path: text for path, text in compose_files().items() if _read(ROOT / path) != text}
+    stale = {path: text for path, text in committed_files().items() if _read(ROOT / path) != text}
     if args.check:
         for path in stale:
             print(f"stale: {path} (run `python -m stack render`)")

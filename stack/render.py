@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stack import ports
+from stack.dashboards import dashboards
 from stack.template import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,6 +201,11 @@ def compose_files() -> dict[Path, str]:
         COMPOSE_NGINX: render_nginx(compose_nginx()),
         COMPOSE_PROMETHEUS: render_prometheus(compose_prometheus()),
     }
+
+
+def committed_files() -> dict[Path, str]:
+    """Every generated file the repository commits: the Compose configs and the Grafana dashboards."""
+    return {**compose_files(), **dashboards()}
 
 
 def as_static_upstream(compose_config: str, address: str = f"127.0.0.1:{ports.COMPOSE_REPLICA}") -> str:

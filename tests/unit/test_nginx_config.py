@@ -14,7 +14,7 @@ from stack.render import (
     COMPOSE_NGINX,
     ROOT,
     as_static_upstream,
-    compose_files,
+    committed_files,
     compose_nginx,
     local_nginx,
     render_nginx,
@@ -96,7 +96,7 @@ def test_the_static_variant_only_replaces_the_resolved_server():
 
 
 def test_the_committed_compose_configs_are_not_stale():
-    for path, text in compose_files().items():
+    for path, text in committed_files().items():
         committed = ROOT / path
         assert committed.is_file(), f"{path} missing: run `python -m stack render`"
         assert committed.read_text() == text, f"{path} is stale: run `python -m stack render`"
