@@ -124,7 +124,6 @@ class LoadgenMetrics:
             "Sessions streaming now (SERVER_READY received, not ended)",
             registry=r,
         )
-        self.step = Gauge("loadgen_step", "Index of the current load step (0 outside a ramp)", registry=r)
         self._recent: deque = deque(maxlen=RECENT_SESSIONS)
         self._initialise_labels()
 
