@@ -182,6 +182,9 @@ class StreamSession:
 
     async def _stream(self, ws: ClientConnection, clock: LiveClock) -> None:
         tracker = TranscriptTracker(clock)
+        replica = self.result.replica or UNKNOWN_REPLICA  # label children resolved once, not per sample
+        self._transcript_lag = self.metrics.transcript_lag.labels(replica)
+        self._finalization_lag = self.metrics.finalization_lag.labels(replica)
         receiver = asyncio.create_task(self._receive(ws, tracker))
         try:
             await self._send_plan(ws, clock)
@@ -259,11 +262,10 @@ class StreamSession:
         """Feed the tracker and export the lag samples it took, as they are taken."""
         lags, finals = len(tracker.transcript_lags), len(tracker.finalization_lags)
         tracker.observe(received_at, event.segments)
-        replica = self.result.replica or UNKNOWN_REPLICA
         for value in tracker.transcript_lags[lags:]:
-            self.metrics.transcript_lag.labels(replica).observe(value)
+            self._transcript_lag.observe(value)
         for value in tracker.finalization_lags[finals:]:
-            self.metrics.finalization_lag.labels(replica).observe(value)
+            self._finalization_lag.observe(value)
 
     def _finish(self, clock: LiveClock, tracker: TranscriptTracker) -> None:
         r = self.result
