@@ -9,6 +9,8 @@ replica's address: bounded by the deployment's size, never per session.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -22,6 +24,16 @@ FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 SLIP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 RECENT_SESSIONS = 20
 UNKNOWN_REPLICA = ""
+
+
+@dataclass(frozen=True)
+class StreamObservers:
+    """Where one stream's live samples go; label children are resolved once per stream, not per sample."""
+
+    transcript_lag: Callable[[float], None]
+    finalization_lag: Callable[[float], None]
+    send_slip: Callable[[float], None]
+    transcribed: Callable[[float], None]  # seconds of audio the transcript frontier advanced by
 
 
 class LoadgenMetrics:
@@ -98,6 +110,12 @@ class LoadgenMetrics:
             ["replica"],
             registry=r,
         )
+        self.transcribed_audio = Counter(
+            "loadgen_transcribed_audio_seconds_total",
+            "Seconds of audio the transcript frontier advanced by (live): the served throughput",
+            ["replica"],
+            registry=r,
+        )
         self.segments = Counter(
             "loadgen_segments_received_total",
             "Transcript segments received",
@@ -133,6 +151,15 @@ class LoadgenMetrics:
             self.sessions.labels(outcome, UNKNOWN_REPLICA)
         for kind in (*MALFORMED_KINDS, "unknown_type"):
             self.protocol_errors.labels(kind)
+
+    def stream_observers(self, replica: str) -> StreamObservers:
+        """The callables a session feeds its live lag and send-slip samples to."""
+        return StreamObservers(
+            self.transcript_lag.labels(replica).observe,
+            self.finalization_lag.labels(replica).observe,
+            self.send_slip.observe,
+            self.transcribed_audio.labels(replica).inc,
+        )
 
     def session_finished(self, result: SessionResult) -> None:
         """Count a finished session and observe its per-session values."""

@@ -182,9 +182,7 @@ class StreamSession:
 
     async def _stream(self, ws: ClientConnection, clock: LiveClock) -> None:
         tracker = TranscriptTracker(clock)
-        replica = self.result.replica or UNKNOWN_REPLICA  # label children resolved once, not per sample
-        self._transcript_lag = self.metrics.transcript_lag.labels(replica)
-        self._finalization_lag = self.metrics.finalization_lag.labels(replica)
+        self._observers = self.metrics.stream_observers(self.result.replica or UNKNOWN_REPLICA)
         receiver = asyncio.create_task(self._receive(ws, tracker))
         try:
             await self._send_plan(ws, clock)
@@ -230,7 +228,7 @@ class StreamSession:
             await asyncio.sleep(delay)
         slip = clock.slip(self.now(), end_s)
         self.result.send_slips_s.append(slip)
-        self.metrics.send_slip.observe(slip)
+        self._observers.send_slip(slip)
         await ws.send(data)
         self.result.chunks_sent += 1
 
@@ -261,11 +259,14 @@ class StreamSession:
     def _observe(self, tracker: TranscriptTracker, received_at: float, event: Segments) -> None:
         """Feed the tracker and export the lag samples it took, as they are taken."""
         lags, finals = len(tracker.transcript_lags), len(tracker.finalization_lags)
+        frontier = tracker.frontier_s
         tracker.observe(received_at, event.segments)
+        if tracker.frontier_s > frontier:
+            self._observers.transcribed(tracker.frontier_s - frontier)
         for value in tracker.transcript_lags[lags:]:
-            self._transcript_lag.observe(value)
+            self._observers.transcript_lag(value)
         for value in tracker.finalization_lags[finals:]:
-            self._finalization_lag.observe(value)
+            self._observers.finalization_lag(value)
 
     def _finish(self, clock: LiveClock, tracker: TranscriptTracker) -> None:
         r = self.result

@@ -1,0 +1,111 @@
+"""`loadgen run`: N concurrent clients for one pass or a duration; results, summary, KPI tables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from rich.console import Console
+
+from loadgen.commands.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SESSIONS_FAILED,
+    add_audio_args,
+    add_metrics_args,
+    add_stream_args,
+    add_target_args,
+    load_audio,
+    positive_float,
+    positive_int,
+    resolve_url,
+    serve_metrics,
+    session_settings,
+)
+from loadgen.console import summary_view
+from loadgen.corpus import Corpus
+from loadgen.manifest import run_manifest
+from loadgen.metrics import LoadgenMetrics
+from loadgen.preflight import check_reachable
+from loadgen.results_file import JsonlWriter, write_json
+from loadgen.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape, RunRecord
+from loadgen.session_result import OK
+from loadgen.summary import summarize
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `run` parser."""
+    run = commands.add_parser("run", help="stream real-time audio from N concurrent clients")
+    add_target_args(run)
+    load = run.add_argument_group("load")
+    load.add_argument("--num-clients", type=positive_int, default=1, help="concurrent clients (default 1)")
+    load.add_argument(
+        "--duration", type=positive_float, help="seconds to keep starting sessions (default: one pass)"
+    )
+    load.add_argument(
+        "--mode",
+        choices=(PER_FILE, CONTINUOUS),
+        default=PER_FILE,
+        help="one session per file, or files back to back in one long session",
+    )
+    load.add_argument(
+        "--connect-rate", type=positive_float, default=5.0, help="new clients per second (default 5)"
+    )
+    load.add_argument(
+        "--gap", type=float, default=1.0, help="seconds of silence between files in continuous mode"
+    )
+    add_audio_args(run)
+    add_stream_args(run)
+    out = run.add_argument_group("output")
+    out.add_argument(
+        "--output-file",
+        type=Path,
+        default=Path("results/sessions.jsonl"),
+        help="one JSON line per session (default results/sessions.jsonl)",
+    )
+    out.add_argument("--summary-file", type=Path, help="summary JSON (default: next to --output-file)")
+    add_metrics_args(run)
+    run.set_defaults(handler=command_run)
+
+
+def command_run(args: argparse.Namespace, console: Console) -> int:
+    """Stream, measure, write results and summary, print the KPI tables."""
+    url = resolve_url(args)
+    settings = session_settings(args, url)
+    corpus = load_audio(args, console)
+    check_reachable(url)
+    shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap)
+    metrics = LoadgenMetrics()
+    serve_metrics(metrics, args)
+    writer = JsonlWriter(args.output_file)
+    runner = LoadRunner(settings, corpus, shape, metrics, [writer.write])
+    console.print(f"streaming to {url}: {shape.num_clients} clients, mode {shape.mode}", highlight=False)
+    interrupted = False
+    try:
+        asyncio.run(runner.run())
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        writer.close()
+    return _conclude(args, console, runner.record, corpus, url, interrupted)
+
+
+def _conclude(
+    args: argparse.Namespace, console: Console, record: RunRecord, corpus: Corpus, url: str, interrupted: bool
+) -> int:
+    summary = summarize(record.results)
+    summary_path = args.summary_file or args.output_file.with_suffix(".summary.json")
+    write_json(
+        summary_path,
+        {
+            "manifest": run_manifest(args, corpus, url, record, interrupted),
+            "summary": summary.to_json_dict(),
+        },
+    )
+    console.print(summary_view(summary, record.peak_streams))
+    console.print(f"sessions: {args.output_file}   summary: {summary_path}", highlight=False, soft_wrap=True)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    all_ok = summary.sessions > 0 and summary.outcomes[OK] == summary.sessions
+    return EXIT_OK if all_ok else EXIT_SESSIONS_FAILED
