@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from loadgen.kpi import corpus_wer
 from loadgen.protocol import MALFORMED_KINDS
-from loadgen.session_result import OUTCOMES, SessionResult
+from loadgen.session_result import OUTCOMES, SUCCESSES, SessionResult
 
 # Every SLO threshold we alert on (0.25, 0.5, 1, 2 s) is a bucket boundary.
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -182,7 +182,7 @@ class LoadgenMetrics:
         self._count_words(result)
 
     def _count_words(self, result: SessionResult) -> None:
-        if result.word_errors is None or result.outcome != "ok":
+        if result.word_errors is None or result.outcome not in SUCCESSES:
             return
         self.word_errors.inc(result.word_errors.errors)
         self.reference_words.inc(result.word_errors.reference_words)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from loadgen.errors import UsageError
 from loadgen.session_result import SessionResult
+
+T = TypeVar("T")
 
 
 class JsonlWriter:
@@ -25,7 +28,11 @@ class JsonlWriter:
 
     def write(self, result: SessionResult) -> None:
         """Append `result` as one line and flush it to the OS."""
-        self._file.write(json.dumps(result.to_json_dict(), ensure_ascii=False) + "\n")
+        self.append(result.to_json_dict())
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append any JSON object as one line and flush it to the OS."""
+        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -33,22 +40,30 @@ class JsonlWriter:
         self._file.close()
 
 
-def read_results(path: Path) -> tuple[list[SessionResult], bool]:
-    """All complete lines of a results file, and whether a torn last line was dropped."""
+def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T], what: str) -> tuple[list[T], bool]:
+    """Every complete line of a JSONL file parsed by `parse`, and whether a torn last line was dropped.
+
+    Only the last line may be torn (a writer killed mid-line); a bad line elsewhere is an error.
+    """
     lines = path.read_text(encoding="utf-8").splitlines()
-    results: list[SessionResult] = []
+    records: list[T] = []
     torn = False
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            results.append(SessionResult.from_json_dict(json.loads(line)))
-        except (ValueError, TypeError) as exc:
+            records.append(parse(json.loads(line)))
+        except (ValueError, TypeError, KeyError) as exc:
             if number == len(lines):
                 torn = True
                 break
-            raise UsageError(f"{path}:{number}: not a session record ({exc})") from exc
-    return results, torn
+            raise UsageError(f"{path}:{number}: not {what} ({exc})") from exc
+    return records, torn
+
+
+def read_results(path: Path) -> tuple[list[SessionResult], bool]:
+    """All complete session records of a results file, and whether a torn last line was dropped."""
+    return read_jsonl(path, SessionResult.from_json_dict, "a session record")
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -7,8 +7,11 @@ from typing import Any
 
 from loadgen.kpi import WordErrors
 
-OK, REFUSED, ERROR, DROPPED = "ok", "refused", "error", "dropped"
-OUTCOMES = (OK, REFUSED, ERROR, DROPPED)
+OK, RECOVERED, REFUSED, ERROR, DROPPED, STOPPED = "ok", "recovered", "refused", "error", "dropped", "stopped"
+OUTCOMES = (OK, RECOVERED, REFUSED, ERROR, DROPPED, STOPPED)
+# recovered: dropped mid-stream, reconnected through the balancer and finished (counts as a success).
+# stopped: ended by the load generator itself (target lowered, run stopped): neither success nor failure.
+SUCCESSES = (OK, RECOVERED)
 
 
 @dataclass
@@ -23,7 +26,12 @@ class SessionResult:
     outcome: str = OK
     error_kind: str | None = None
     error_detail: str | None = None
-    replica: str | None = None
+    replica: str | None = None  # the replica that served the first connection
+    replicas: list[str] = field(default_factory=list)  # every replica that served it, in order
+    reconnects: int = 0
+    reconnect_s: list[float] = field(default_factory=list)  # drop to SERVER_READY again, per reconnect
+    offline_s: float = 0.0  # total time without a streaming connection after the first SERVER_READY
+    audio_lost_s: float = 0.0  # audio that fell in the gaps (never sent)
     connect_s: float | None = None
     server_ready_s: float | None = None
     first_text_s: float | None = None

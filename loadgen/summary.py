@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadgen.kpi import LatencyStats, corpus_wer, ratio
-from loadgen.session_result import DROPPED, ERROR, OK, OUTCOMES, REFUSED, SessionResult
+from loadgen.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES, SessionResult
 
 
 @dataclass(frozen=True)
@@ -52,15 +52,16 @@ def summarize(results: Sequence[SessionResult]) -> RunSummary:
     """Pool all sessions of a run."""
     outcomes = Counter({o: 0 for o in OUTCOMES})
     outcomes.update(r.outcome for r in results)
-    scored = [r.word_errors for r in results if r.word_errors is not None and r.outcome == OK]
+    scored = [r.word_errors for r in results if r.word_errors is not None and r.outcome in SUCCESSES]
     total = len(results)
+    judged = total - outcomes[STOPPED]  # sessions the generator ended itself count neither way
     return RunSummary(
         sessions=total,
         outcomes=dict(outcomes),
         error_kinds=dict(Counter(r.error_kind for r in results if r.error_kind)),
-        success_ratio=ratio(outcomes[OK], total),
-        refusal_ratio=ratio(outcomes[REFUSED], total),
-        error_ratio=ratio(outcomes[ERROR] + outcomes[DROPPED], total),
+        success_ratio=ratio(sum(outcomes[o] for o in SUCCESSES), judged),
+        refusal_ratio=ratio(outcomes[REFUSED], judged),
+        error_ratio=ratio(outcomes[ERROR] + outcomes[DROPPED], judged),
         transcript_lag=LatencyStats.of(_pool(results, "transcript_lags_s")),
         finalization_lag=LatencyStats.of(_pool(results, "finalization_lags_s")),
         first_text=LatencyStats.of(_values(results, "first_text_s")),

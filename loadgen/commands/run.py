@@ -30,7 +30,7 @@ from loadgen.metrics import LoadgenMetrics
 from loadgen.preflight import check_reachable
 from loadgen.results_file import JsonlWriter, write_json
 from loadgen.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape, RunRecord
-from loadgen.session_result import OK
+from loadgen.session_result import SUCCESSES
 from loadgen.summary import summarize
 
 
@@ -107,5 +107,5 @@ def _conclude(
     console.print(f"sessions: {args.output_file}   summary: {summary_path}", highlight=False, soft_wrap=True)
     if interrupted:
         return EXIT_INTERRUPTED
-    all_ok = summary.sessions > 0 and summary.outcomes[OK] == summary.sessions
+    all_ok = summary.sessions > 0 and sum(summary.outcomes[o] for o in SUCCESSES) == summary.sessions
     return EXIT_OK if all_ok else EXIT_SESSIONS_FAILED

@@ -47,7 +47,7 @@ def test_summary_pools_samples_outcomes_wer_and_replicas():
     ]
     s = summarize(results)
     assert s.sessions == 4
-    assert s.outcomes == {"ok": 2, "refused": 1, "error": 1, "dropped": 0}
+    assert s.outcomes == {"ok": 2, "recovered": 0, "refused": 1, "error": 1, "dropped": 0, "stopped": 0}
     assert s.success_ratio == 0.5 and s.refusal_ratio == 0.25 and s.error_ratio == 0.25
     assert s.transcript_lag.count == 3 and s.transcript_lag.p50 == pytest.approx(0.2)
     assert s.wer == pytest.approx(3 / 20)  # failed sessions are not scored
