@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from loadgen.kpi import corpus_wer
-from loadgen.protocol import MALFORMED_KINDS
+from loadgen.protocol import PROTOCOL_ERROR_KINDS
 from loadgen.session_result import OUTCOMES, SUCCESSES, SessionResult
 
 # Every SLO threshold we alert on (0.25, 0.5, 1, 2 s) is a bucket boundary.
@@ -24,6 +24,7 @@ FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 SLIP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 RECENT_SESSIONS = 20
 UNKNOWN_REPLICA = ""
+RECONNECT_RESULTS = ("ok", "failed")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,17 @@ class LoadgenMetrics:
             buckets=SLIP_BUCKETS,
             registry=r,
         )
+        self.event_loop_lag = Histogram(
+            "loadgen_event_loop_lag_seconds",
+            "How late the event loop ran a periodic 100 ms timer (the generator's own delay)",
+            buckets=SLIP_BUCKETS,
+            registry=r,
+        )
+        self.generator_saturated = Gauge(
+            "loadgen_generator_saturated",
+            "1 while send slip p99 over the last minute is above 50 ms: the generator itself is late",
+            registry=r,
+        )
         self.sessions = Counter(
             "loadgen_sessions_total",
             "Finished sessions by outcome and serving replica",
@@ -142,6 +154,23 @@ class LoadgenMetrics:
             "Sessions streaming now (SERVER_READY received, not ended)",
             registry=r,
         )
+        self.reconnects = Counter(
+            "loadgen_reconnects_total",
+            "Reconnect attempts after a mid-stream drop, by result (ok: SERVER_READY again)",
+            ["result"],
+            registry=r,
+        )
+        self.reconnect_duration = Histogram(
+            "loadgen_reconnect_duration_seconds",
+            "Drop to SERVER_READY on the new connection, per successful reconnect",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.audio_lost = Counter(
+            "loadgen_audio_lost_seconds_total",
+            "Seconds of speech that fell in reconnect gaps (never sent)",
+            registry=r,
+        )
         self._recent: deque = deque(maxlen=RECENT_SESSIONS)
         self._initialise_labels()
 
@@ -149,8 +178,10 @@ class LoadgenMetrics:
         """Bounded label sets start at zero so rates exist before the first event."""
         for outcome in OUTCOMES:
             self.sessions.labels(outcome, UNKNOWN_REPLICA)
-        for kind in (*MALFORMED_KINDS, "unknown_type"):
+        for kind in PROTOCOL_ERROR_KINDS:
             self.protocol_errors.labels(kind)
+        for result in RECONNECT_RESULTS:
+            self.reconnects.labels(result)
 
     def stream_observers(self, replica: str) -> StreamObservers:
         """The callables a session feeds its live lag and send-slip samples to."""
@@ -160,6 +191,15 @@ class LoadgenMetrics:
             self.send_slip.observe,
             self.transcribed_audio.labels(replica).inc,
         )
+
+    def reconnect_attempt(self, ok: bool) -> None:
+        """Count one reconnect attempt."""
+        self.reconnects.labels(RECONNECT_RESULTS[0] if ok else RECONNECT_RESULTS[1]).inc()
+
+    def reconnected(self, duration_s: float, audio_lost_s: float) -> None:
+        """Observe a successful reconnect: its duration and the speech lost in the gap."""
+        self.reconnect_duration.observe(duration_s)
+        self.audio_lost.inc(audio_lost_s)
 
     def session_finished(self, result: SessionResult) -> None:
         """Count a finished session and observe its per-session values."""

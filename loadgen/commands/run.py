@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 from rich.console import Console
@@ -25,6 +24,9 @@ from loadgen.commands.common import (
 )
 from loadgen.console import summary_view
 from loadgen.corpus import Corpus
+from loadgen.event_loop import add_event_loop_arg
+from loadgen.event_loop import run as run_on_loop
+from loadgen.loop_monitor import LoopMonitor, SaturationRecord, monitored
 from loadgen.manifest import run_manifest
 from loadgen.metrics import LoadgenMetrics
 from loadgen.preflight import check_reachable
@@ -55,6 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     load.add_argument(
         "--gap", type=float, default=1.0, help="seconds of silence between files in continuous mode"
     )
+    add_event_loop_arg(load)
     add_audio_args(run)
     add_stream_args(run)
     out = run.add_argument_group("output")
@@ -81,14 +84,26 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     writer = JsonlWriter(args.output_file)
     runner = LoadRunner(settings, corpus, shape, metrics, [writer.write])
     console.print(f"streaming to {url}: {shape.num_clients} clients, mode {shape.mode}", highlight=False)
+    monitor = LoopMonitor(metrics)
     interrupted = False
     try:
-        asyncio.run(runner.run())
+        run_on_loop(monitored(runner.run(), monitor), args.event_loop)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         writer.close()
+    _warn_if_saturated(console, monitor.record, monitor.threshold_s)
     return _conclude(args, console, runner.record, corpus, url, interrupted)
+
+
+def _warn_if_saturated(console: Console, record: SaturationRecord, threshold_s: float) -> None:
+    if record.saturated_s:
+        console.print(
+            f"[bold red]generator saturated[/] for {record.saturated_s:.0f} s: send slip p99 reached "
+            f"{record.worst_slip_p99_s * 1000:.0f} ms (threshold {threshold_s * 1000:.0f} ms); the lags "
+            "include the generator's own delay: run fewer clients per process or more generators",
+            highlight=False,
+        )
 
 
 def _conclude(
