@@ -12,6 +12,7 @@ from typing import Any
 
 END_OF_AUDIO = b"END_OF_AUDIO"
 SAMPLE_RATE = 16_000
+MAX_MESSAGE_BYTES = 2**20  # a server message above this closes the connection (1009): `oversized`
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ ServerEvent = (
 )
 
 MALFORMED_KINDS = ("binary_frame", "bad_json", "not_an_object", "wrong_uid", "bad_segment")
+PROTOCOL_ERROR_KINDS = (*MALFORMED_KINDS, "unknown_type", "oversized")  # every kind a session counts
 
 
 def decode(raw: str | bytes, uid: str) -> ServerEvent:

@@ -4,23 +4,33 @@ One session = connect, send the options, wait for SERVER_READY, stream the plan'
 clock while a receiver task feeds the tracker, stream real-time silence until the transcript settles
 (WhisperLive 0.10.0 drops untranscribed audio at END_OF_AUDIO), then END_OF_AUDIO and close.
 Everything measured lands in the `SessionResult`, whatever goes wrong.
+
+With a `ReconnectPolicy`, a connection that drops mid-stream (closed, DISCONNECT, stalled, pings
+unanswered) is reopened through the balancer with the same uid and options (upstream keys clients by
+socket, not uid); the stream resumes where the session's original live clock is now, the gap is lost.
+Every handshake has a timeout and the socket sends pings: a paused replica still accepts TCP, only
+timeouts reveal it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from itertools import chain
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import CloseCode
 
 from loadgen.clock import LiveClock
 from loadgen.kpi import word_errors
-from loadgen.metrics import UNKNOWN_REPLICA, LoadgenMetrics
+from loadgen.metrics import UNKNOWN_REPLICA, LoadgenMetrics, StreamObservers
 from loadgen.protocol import (
     END_OF_AUDIO,
+    MAX_MESSAGE_BYTES,
     SAMPLE_RATE,
     Disconnect,
     Malformed,
@@ -33,8 +43,9 @@ from loadgen.protocol import (
     Wait,
     decode,
 )
-from loadgen.session_result import DROPPED, ERROR, REFUSED, SessionResult
-from loadgen.stream_audio import StreamPlan, chunks, silence
+from loadgen.reconnect import ReconnectPolicy, resume_chunks
+from loadgen.session_result import DROPPED, ERROR, OK, RECOVERED, REFUSED, SessionResult
+from loadgen.stream_audio import Chunk, StreamPlan, chunks, silence
 from loadgen.tracker import TranscriptTracker
 
 UPSTREAM_HEADER = "X-Upstream"
@@ -51,11 +62,54 @@ class SessionSettings:
     max_tail_s: float = 20.0
     open_timeout_s: float = 10.0
     ready_timeout_s: float = 60.0
+    api_key: str | None = None  # sent as upstream expects it: `Authorization: Bearer KEY`
+    reconnect: ReconnectPolicy | None = None  # None: a dropped session ends as dropped
+    stall_timeout_s: float = 30.0  # no transcript for this long while speech flows: the server stalled
+    ping_interval_s: float = 5.0
+    ping_timeout_s: float = 10.0
 
     @property
     def chunk_samples(self) -> int:
         """Samples per chunk."""
         return round(self.chunk_s * SAMPLE_RATE)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra headers of the WebSocket upgrade."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a connection attempt or a connection ended; `recoverable`: a reconnect may fix it."""
+
+    outcome: str
+    kind: str
+    detail: str
+    recoverable: bool = False
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A connection that reached SERVER_READY."""
+
+    ws: ClientConnection
+    replica: str | None
+    connect_s: float
+    ready_at: float
+    server_ready_s: float
+
+
+@dataclass
+class _Connection:
+    """One open connection's state, shared by its sender and receiver."""
+
+    ws: ClientConnection
+    observers: StreamObservers
+    server_done: asyncio.Event = field(default_factory=asyncio.Event)
+    ended_by_client: bool = False
+    in_tail: bool = False
+    failure: Failure | None = None
 
 
 def serving_replica(header_value: str | None) -> str | None:
@@ -63,6 +117,13 @@ def serving_replica(header_value: str | None) -> str | None:
     if not header_value:
         return None
     return header_value.split(",")[-1].strip() or None
+
+
+def closed_failure(exc: ConnectionClosed) -> Failure:
+    """Classify a connection that closed under us mid-stream."""
+    if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+        return Failure(ERROR, "oversized_message", f"server message above {MAX_MESSAGE_BYTES} bytes")
+    return Failure(DROPPED, "closed_mid_stream", f"connection closed mid-stream ({exc})", recoverable=True)
 
 
 class StreamSession:
@@ -84,8 +145,11 @@ class StreamSession:
         self.result = result
         self.reference = reference
         self.options = replace(settings.options, uid=result.uid)
-        self._ended_by_client = False
-        self._server_done = asyncio.Event()
+        self._feed: Iterator[Chunk] = chunks(plan, settings.chunk_samples)
+        self._sent_until_s = 0.0  # plan position of the end of the last chunk sent
+        self._tail_position_s = plan.duration_s
+        self._attempts = 0  # reconnect attempts made, all drops together
+        self._rng = random.Random(result.uid)
 
     @staticmethod
     def now() -> float:
@@ -94,45 +158,58 @@ class StreamSession:
 
     async def run(self) -> SessionResult:
         """Run the session to its end; never raises for anything the server or network does."""
-        ws = await self._connect()
-        if ws is None:
+        opened = await self._open()
+        if isinstance(opened, Failure):
+            self.result.fail(opened.outcome, opened.kind, opened.detail)
             return self.result
+        r = self.result
+        r.connect_s, r.server_ready_s = opened.connect_s, opened.server_ready_s
+        r.replicas.append(opened.replica or UNKNOWN_REPLICA)
+        self.on_ready()
+        clock = LiveClock(opened.ready_at)
+        tracker = TranscriptTracker(clock)
         try:
-            ready_at = await self._handshake(ws)
-            if ready_at is not None:
-                await self._stream(ws, LiveClock(ready_at))
+            await self._stream_all(opened.ws, clock, tracker)
         finally:
-            await ws.close()
+            self._finish(clock, tracker)
         return self.result
 
-    async def _connect(self) -> ClientConnection | None:
+    # Connecting.
+
+    async def _open(self) -> Opened | Failure:
+        """Connect and wait for SERVER_READY, every step under its timeout."""
         started = self.now()
         try:
             ws = await connect(
                 self.settings.url,
                 compression=None,
                 open_timeout=self.settings.open_timeout_s,
-                max_size=2**20,
+                max_size=MAX_MESSAGE_BYTES,
+                ping_interval=self.settings.ping_interval_s,
+                ping_timeout=self.settings.ping_timeout_s,
+                additional_headers=self.settings.headers,
             )
         except InvalidStatus as exc:
-            self.result.fail(ERROR, "handshake_rejected", f"HTTP {exc.response.status_code} on upgrade")
+            status = exc.response.status_code
+            hint = ": wrong or missing --api-key" if status in (401, 403) else ""
+            return Failure(ERROR, "handshake_rejected", f"HTTP {status} on upgrade{hint}")
         except TimeoutError:
-            self.result.fail(
-                ERROR, "connect_timeout", f"no WebSocket upgrade within {self.settings.open_timeout_s} s"
-            )
+            detail = f"no WebSocket upgrade within {self.settings.open_timeout_s} s"
+            return Failure(ERROR, "connect_timeout", detail)
         except (OSError, InvalidHandshake) as exc:
-            self.result.fail(ERROR, "connect_failed", f"{type(exc).__name__}: {exc}")
-        else:
-            self.result.connect_s = self.now() - started
-            self.result.replica = serving_replica(
-                ws.response.headers.get(UPSTREAM_HEADER) if ws.response else None
-            )
-            return ws
-        return None
+            return Failure(ERROR, "connect_failed", f"{type(exc).__name__}: {exc}")
+        connected = self.now()
+        replica = serving_replica(ws.response.headers.get(UPSTREAM_HEADER) if ws.response else None)
+        if self.result.replica is None:
+            self.result.replica = replica  # the first connection's replica, even when it refuses
+        ready = await self._handshake(ws)
+        if isinstance(ready, Failure):
+            await ws.close()
+            return ready
+        return Opened(ws, replica, connected - started, ready, ready - connected)
 
-    async def _handshake(self, ws: ClientConnection) -> float | None:
-        """Send the options and wait for SERVER_READY; return when it arrived, or None on failure."""
-        sent_at = self.now()
+    async def _handshake(self, ws: ClientConnection) -> float | Failure:
+        """Send the options and wait for SERVER_READY; return when it arrived."""
         try:
             await ws.send(self.options.to_json())
             async with asyncio.timeout(self.settings.ready_timeout_s):
@@ -141,32 +218,25 @@ class StreamSession:
                     received_at = self.now()
                     event = decode(raw, self.options.uid)
                     if isinstance(event, Ready):
-                        self.result.server_ready_s = received_at - sent_at
-                        self.on_ready()
                         return received_at
-                    if not self._handshake_event(event):
-                        return None
+                    if (failure := self._handshake_event(event)) is not None:
+                        return failure
         except TimeoutError:
-            self.result.fail(
-                ERROR, "ready_timeout", f"no SERVER_READY within {self.settings.ready_timeout_s} s"
-            )
+            detail = f"no SERVER_READY within {self.settings.ready_timeout_s} s"
+            return Failure(ERROR, "ready_timeout", detail)
         except ConnectionClosed as exc:
-            self.result.fail(ERROR, "closed_in_handshake", f"closed before SERVER_READY ({exc})")
-        return None
+            return Failure(ERROR, "closed_in_handshake", f"closed before SERVER_READY ({exc})")
 
-    def _handshake_event(self, event: object) -> bool:
-        """Handle a non-READY message during the handshake; False ends the session."""
+    def _handshake_event(self, event: object) -> Failure | None:
+        """Handle a non-READY message during the handshake; a Failure ends the attempt."""
         if isinstance(event, Wait):
-            self.result.fail(REFUSED, "wait", f"server full or overloaded (WAIT {event.minutes:.1f} min)")
-            return False
+            return Failure(REFUSED, "wait", f"server full or overloaded (WAIT {event.minutes:.1f} min)")
         if isinstance(event, ServerError):
-            self.result.fail(ERROR, "server_error", event.message)
-            return False
+            return Failure(ERROR, "server_error", event.message)
         if isinstance(event, Disconnect):
-            self.result.fail(ERROR, "disconnect_in_handshake", "DISCONNECT before SERVER_READY")
-            return False
+            return Failure(ERROR, "disconnect_in_handshake", "DISCONNECT before SERVER_READY")
         self._note(event)
-        return True
+        return None
 
     def _note(self, event: object) -> None:
         """Record a message that neither ends nor advances the stream."""
@@ -180,93 +250,178 @@ class StreamSession:
     def _count_protocol_error(self, kind: str) -> None:
         self.result.protocol_errors[kind] = self.result.protocol_errors.get(kind, 0) + 1
 
-    async def _stream(self, ws: ClientConnection, clock: LiveClock) -> None:
-        tracker = TranscriptTracker(clock)
-        self._observers = self.metrics.stream_observers(self.result.replica or UNKNOWN_REPLICA)
-        receiver = asyncio.create_task(self._receive(ws, tracker))
+    # Reconnecting.
+
+    async def _stream_all(self, ws: ClientConnection, clock: LiveClock, tracker: TranscriptTracker) -> None:
+        """Stream on `ws`, and on each new connection after a recoverable drop, until the plan is done."""
+        while True:
+            failure = await self._stream(ws, clock, tracker)
+            if failure is None:
+                break
+            if not (failure.recoverable and self.settings.reconnect is not None):
+                self.result.fail(failure.outcome, failure.kind, failure.detail)
+                return
+            reopened = await self._reconnect(failure, self.settings.reconnect, clock, tracker)
+            if reopened is None:
+                return
+            ws = reopened
+        if self.result.outcome == OK and self.result.reconnects:
+            self.result.outcome = RECOVERED
+
+    async def _reconnect(
+        self, failure: Failure, policy: ReconnectPolicy, clock: LiveClock, tracker: TranscriptTracker
+    ) -> ClientConnection | None:
+        """Reopen through the balancer with backoff; resume on the live clock. None: gave up."""
+        dropped_at = self.now()
+        last = failure
+        attempt = 0
+        while self._attempts < policy.max_attempts:
+            await asyncio.sleep(policy.delay(attempt, self._rng))
+            attempt += 1
+            self._attempts += 1
+            opened = await self._open()
+            self.metrics.reconnect_attempt(not isinstance(opened, Failure))
+            if isinstance(opened, Failure):
+                last = opened
+                continue
+            self._resume(opened, clock, tracker, opened.ready_at - dropped_at)
+            return opened.ws
+        if attempt == 0:
+            self.result.fail(failure.outcome, failure.kind, f"{failure.detail}; no reconnect attempt left")
+        else:
+            detail = f"{failure.detail}; {attempt} reconnect attempt(s) failed, last: {last.detail}"
+            self.result.fail(DROPPED, "reconnect_failed", detail)
+        return None
+
+    def _resume(self, opened: Opened, clock: LiveClock, tracker: TranscriptTracker, offline_s: float) -> None:
+        """Pick up the plan where the live clock is now; the audio in the gap is lost."""
+        live_position = opened.ready_at - clock.t0
+        resume, self._feed = resume_chunks(self._feed, self._sent_until_s, live_position)
+        if resume.offset_s >= self.plan.duration_s:
+            self._tail_position_s = max(self._tail_position_s, resume.offset_s)
+        tracker.new_connection(resume.offset_s)
+        r = self.result
+        r.reconnects += 1
+        r.reconnect_s.append(offline_s)
+        r.offline_s += offline_s
+        r.audio_lost_s += resume.lost_s
+        r.replicas.append(opened.replica or UNKNOWN_REPLICA)
+        self.metrics.reconnected(offline_s, resume.lost_s)
+
+    # Streaming on one connection.
+
+    async def _stream(
+        self, ws: ClientConnection, clock: LiveClock, tracker: TranscriptTracker
+    ) -> Failure | None:
+        """Stream the rest of the plan and the tail on `ws`; the Failure that ended it, if any."""
+        connection = _Connection(ws, self.metrics.stream_observers(self.result.replicas[-1]))
+        receiver = asyncio.create_task(self._receive(connection, tracker))
         try:
-            await self._send_plan(ws, clock)
-            await self._send_tail(ws, clock, tracker)
-            if not self._server_done.is_set():
-                self._ended_by_client = True
+            await self._send_plan(connection, clock)
+            await self._send_tail(connection, clock, tracker)
+            if not connection.server_done.is_set():
+                connection.ended_by_client = True
                 await ws.send(END_OF_AUDIO)
         except ConnectionClosed:
             pass  # the receiver records why
         except asyncio.CancelledError:
-            self._ended_by_client = True  # we are being stopped: closing is ours, not the server's
+            connection.ended_by_client = True  # we are being stopped: closing is ours, not the server's
             raise
         finally:
             await ws.close()
             await receiver
-            self._finish(clock, tracker)
+        return connection.failure
 
-    async def _send_plan(self, ws: ClientConnection, clock: LiveClock) -> None:
-        for chunk in chunks(self.plan, self.settings.chunk_samples):
-            if self._server_done.is_set():
+    async def _send_plan(self, connection: _Connection, clock: LiveClock) -> None:
+        for chunk in self._feed:
+            if connection.server_done.is_set():
+                self._feed = chain((chunk,), self._feed)  # not sent: a reconnect may still send it
                 return
-            await self._send_on_time(ws, clock, chunk.data, chunk.end_s)
-            self.result.audio_sent_s = chunk.end_s
+            await self._send_on_time(connection, clock, chunk.data, chunk.end_s)
+            self._sent_until_s = chunk.end_s
+            self.result.audio_sent_s = chunk.end_s - self.result.audio_lost_s
+        connection.in_tail = True
 
-    async def _send_tail(self, ws: ClientConnection, clock: LiveClock, tracker: TranscriptTracker) -> None:
+    async def _send_tail(self, connection: _Connection, clock: LiveClock, tracker: TranscriptTracker) -> None:
         """Real-time silence until no transcript change for `settle_s` (at most `max_tail_s`)."""
         quiet = silence(self.settings.chunk_s).data.cast("B")
         speech_end = self.plan.duration_s
-        position = speech_end
-        while not self._server_done.is_set() and position - speech_end < self.settings.max_tail_s:
+        while (
+            not connection.server_done.is_set()
+            and self._tail_position_s - speech_end < self.settings.max_tail_s
+        ):
             last_activity = max(tracker.last_change_at or 0.0, clock.due(speech_end))
             if self.now() - last_activity >= self.settings.settle_s:
                 break
-            position += self.settings.chunk_s
-            await self._send_on_time(ws, clock, quiet, position)
+            position = self._tail_position_s + self.settings.chunk_s
+            await self._send_on_time(connection, clock, quiet, position)
+            self._tail_position_s = position
             self.result.tail_sent_s = position - speech_end
 
     async def _send_on_time(
-        self, ws: ClientConnection, clock: LiveClock, data: memoryview, end_s: float
+        self, connection: _Connection, clock: LiveClock, data: memoryview, end_s: float
     ) -> None:
         delay = clock.due(end_s) - self.now()
         if delay > 0:
             await asyncio.sleep(delay)
         slip = clock.slip(self.now(), end_s)
         self.result.send_slips_s.append(slip)
-        self._observers.send_slip(slip)
-        await ws.send(data)
+        connection.observers.send_slip(slip)
+        await connection.ws.send(data)
         self.result.chunks_sent += 1
 
-    async def _receive(self, ws: ClientConnection, tracker: TranscriptTracker) -> None:
+    async def _receive(self, connection: _Connection, tracker: TranscriptTracker) -> None:
         try:
-            async for raw in ws:
-                received_at = self.now()
-                event = decode(raw, self.options.uid)
-                if isinstance(event, Segments):
-                    self._observe(tracker, received_at, event)
-                elif isinstance(event, ServerError):
-                    self.result.fail(ERROR, "server_error", event.message)
-                    break
-                elif isinstance(event, Disconnect):
-                    self.result.fail(DROPPED, "server_disconnect", "server sent DISCONNECT mid-stream")
-                    break
-                else:
-                    self._note(event)
+            connection.failure = await self._receive_until_end(connection, tracker)
         except ConnectionClosed as exc:
-            if not self._ended_by_client:
-                self.result.fail(DROPPED, "closed_mid_stream", f"connection closed mid-stream ({exc})")
-        else:
-            if not self._ended_by_client:
-                self.result.fail(DROPPED, "closed_mid_stream", "server closed the connection mid-stream")
+            if not connection.ended_by_client:
+                connection.failure = closed_failure(exc)
+                if connection.failure.kind == "oversized_message":
+                    self._count_protocol_error("oversized")
         finally:
-            self._server_done.set()
+            connection.server_done.set()
 
-    def _observe(self, tracker: TranscriptTracker, received_at: float, event: Segments) -> None:
+    async def _receive_until_end(self, connection: _Connection, tracker: TranscriptTracker) -> Failure | None:
+        """Feed the tracker until the server ends the stream; a stall or a server error is a Failure."""
+        progress_at = self.now()
+        while True:
+            try:
+                raw = await asyncio.wait_for(
+                    connection.ws.recv(), progress_at + self.settings.stall_timeout_s - self.now()
+                )
+            except TimeoutError:
+                if connection.in_tail:  # trailing silence: the sender ends the stream itself
+                    progress_at = self.now()
+                    continue
+                detail = f"no transcript for {self.settings.stall_timeout_s:g} s while audio flowed"
+                return Failure(ERROR, "stalled", detail, recoverable=True)
+            received_at = self.now()
+            event = decode(raw, self.options.uid)
+            if isinstance(event, Segments):
+                progress_at = received_at
+                self._observe(connection, tracker, received_at, event)
+            elif isinstance(event, ServerError):
+                return Failure(ERROR, "server_error", event.message)
+            elif isinstance(event, Disconnect):
+                detail = "server sent DISCONNECT mid-stream"
+                return Failure(DROPPED, "server_disconnect", detail, recoverable=True)
+            else:
+                self._note(event)
+
+    def _observe(
+        self, connection: _Connection, tracker: TranscriptTracker, received_at: float, event: Segments
+    ) -> None:
         """Feed the tracker and export the lag samples it took, as they are taken."""
+        observers = connection.observers
         lags, finals = len(tracker.transcript_lags), len(tracker.finalization_lags)
         frontier = tracker.frontier_s
         tracker.observe(received_at, event.segments)
         if tracker.frontier_s > frontier:
-            self._observers.transcribed(tracker.frontier_s - frontier)
+            observers.transcribed(tracker.frontier_s - frontier)
         for value in tracker.transcript_lags[lags:]:
-            self._observers.transcript_lag(value)
+            observers.transcript_lag(value)
         for value in tracker.finalization_lags[finals:]:
-            self._observers.finalization_lag(value)
+            observers.finalization_lag(value)
 
     def _finish(self, clock: LiveClock, tracker: TranscriptTracker) -> None:
         r = self.result

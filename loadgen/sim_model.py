@@ -1,4 +1,6 @@
-"""The simulator's behaviour as pure values: how late it answers, and what transcript it says.
+"""The simulator's behaviour as pure values: how late it answers, what transcript it says, and how it
+misbehaves when asked to (`Fault`, one per `--fault` mode: each hostile-server case the load generator
+must classify and survive).
 
 The simulator replays the reference transcript of each utterance it recognizes in the stream: the words
 are spread evenly over the utterance's audio, and a transcript covering stream position e is sent
@@ -7,6 +9,7 @@ are spread evenly over the utterance's audio, and a transcript covering stream p
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from loadgen.protocol import Segment
@@ -61,3 +64,52 @@ def encode_segments(uid: str, segments: tuple[Segment, ...]) -> dict[str, object
             for s in segments
         ],
     }
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How the simulated server misbehaves; the default behaves. Message kinds are `fault_message` keys."""
+
+    handshake: tuple[str, ...] = ()  # sent after the options, before SERVER_READY
+    ready: bool = True  # False: never send SERVER_READY (after `handshake`)
+    close_in_handshake: bool = False  # close the socket instead of answering the options
+    mid_stream: tuple[str, ...] = ()  # sent once, when the first audio frame arrives
+    transcribe: bool = True  # False: accept audio, never answer
+    drop_first_after_s: float | None = None  # close a uid's first connection after this much audio
+
+
+FAULT_MODES: dict[str, Fault] = {
+    "none": Fault(),
+    "malformed-json": Fault(handshake=("bad_json",), mid_stream=("bad_json",)),
+    "wrong-uid": Fault(handshake=("wrong_uid",), mid_stream=("wrong_uid",)),
+    "unknown-type": Fault(handshake=("unknown",), mid_stream=("unknown",)),
+    "warning": Fault(handshake=("warning",), mid_stream=("warning",)),
+    "error": Fault(handshake=("error",), ready=False),
+    "error-mid-stream": Fault(mid_stream=("error",)),
+    "wait": Fault(handshake=("wait",), ready=False),
+    "disconnect": Fault(mid_stream=("disconnect",)),
+    "no-ready": Fault(ready=False),
+    "close-in-handshake": Fault(close_in_handshake=True),
+    "mute": Fault(transcribe=False),
+    "oversized": Fault(mid_stream=("oversized",)),
+    "drop": Fault(drop_first_after_s=1.5),
+}
+
+OVERSIZED_BYTES = 2**21  # above the load generator's 1 MiB message limit
+
+
+def fault_message(kind: str, uid: str) -> str:
+    """The raw text frame of one injected message kind for the stream `uid`."""
+    messages: dict[str, object] = {
+        "wrong_uid": {"uid": f"not-{uid}", "segments": [{"start": "0.000", "end": "1.000", "text": " x"}]},
+        "unknown": {"uid": uid, "heartbeat": 1},
+        "warning": {"uid": uid, "status": "WARNING", "message": "simulated warning"},
+        "error": {"uid": uid, "status": "ERROR", "message": "simulated error"},
+        "wait": {"uid": uid, "status": "WAIT", "message": 2.5},
+        "disconnect": {"uid": uid, "message": "DISCONNECT"},
+    }
+    if kind == "bad_json":
+        return '{"uid": "' + uid + '", "segments": ['
+    if kind == "oversized":
+        return json.dumps({"uid": uid, "padding": "x" * OVERSIZED_BYTES})
+    return json.dumps(messages[kind])

@@ -4,7 +4,8 @@ It speaks WhisperLive 0.10.0's protocol exactly (options, SERVER_READY, WAIT abo
 segments with string start/end and completed flags, END_OF_AUDIO with no flush) and returns the reference
 transcript of every corpus utterance it recognizes in the stream (by the first samples of the utterance,
 which is where the load generator starts a chunk). Its lag grows once more than `capacity` streams are
-active, so a whole capacity test can be rehearsed, and knee searches tested, without a GPU.
+active, so a whole capacity test can be rehearsed, and knee searches tested, without a GPU. With a
+`Fault` (`--fault MODE`) it misbehaves in one of the ways `loadgen.sim_model.FAULT_MODES` names.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from loadgen.corpus import Corpus
 from loadgen.protocol import END_OF_AUDIO, SAMPLE_RATE
-from loadgen.sim_model import LagModel, SpokenUtterance, encode_segments, transcript
+from loadgen.sim_model import Fault, LagModel, SpokenUtterance, encode_segments, fault_message, transcript
 
 FINGERPRINT_SAMPLES = 800  # 50 ms of float32 audio
 _BYTES_PER_SAMPLE = 4
@@ -72,12 +73,21 @@ class SimulatedStream:
 class Simulator:
     """The server: one `handle` per connection."""
 
-    def __init__(self, corpus: Corpus, lag_model: LagModel, max_clients: int, last_n: int = 10) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        lag_model: LagModel,
+        max_clients: int,
+        last_n: int = 10,
+        fault: Fault | None = None,
+    ) -> None:
         self.index = fingerprint_index(corpus)
         self.lag_model = lag_model
         self.max_clients = max_clients
         self.last_n = last_n
+        self.fault = fault or Fault()
         self.active = 0
+        self._seen_uids: set[str] = set()
 
     async def handle(self, ws: ServerConnection) -> None:
         """Handshake, then stream transcripts back `lag` seconds after the audio arrived."""
@@ -89,21 +99,50 @@ class Simulator:
         if self.active >= self.max_clients:
             await ws.send(json.dumps({"uid": uid, "status": "WAIT", "message": 1.0}))
             return
+        if not await self._handshake_faults(ws, uid):
+            return
         self.active += 1
         try:
             await ws.send(json.dumps({"uid": uid, "message": "SERVER_READY", "backend": "simulator"}))
-            await self._stream(ws, uid)
+            await self._stream(ws, uid, self._drop_after(uid))
         finally:
             self.active -= 1
 
-    async def _stream(self, ws: ServerConnection, uid: str) -> None:
+    async def _handshake_faults(self, ws: ServerConnection, uid: str) -> bool:
+        """Misbehave before SERVER_READY as the fault says; False: no SERVER_READY follows."""
+        if self.fault.close_in_handshake:
+            await ws.close()
+            return False
+        with contextlib.suppress(ConnectionClosed):
+            for kind in self.fault.handshake:
+                await ws.send(fault_message(kind, uid))
+            if not self.fault.ready:
+                await ws.wait_closed()  # the client gives up (ready timeout) or was refused
+        return self.fault.ready
+
+    def _drop_after(self, uid: str) -> float | None:
+        """Audio seconds after which this connection is dropped (a uid's first connection only)."""
+        first = uid not in self._seen_uids
+        self._seen_uids.add(uid)
+        return self.fault.drop_first_after_s if first else None
+
+    async def _stream(self, ws: ServerConnection, uid: str, drop_after_s: float | None) -> None:
         stream = SimulatedStream()
         pending: set[asyncio.Task[None]] = set()
+        mid_stream = list(self.fault.mid_stream)
         try:
             async for frame in ws:
                 if frame == END_OF_AUDIO or not isinstance(frame, bytes):
                     break
                 stream.add(frame, self.index)
+                if drop_after_s is not None and stream.position_s >= drop_after_s:
+                    await ws.close()
+                    break
+                if not self.fault.transcribe:
+                    continue
+                for kind in mid_stream:
+                    await ws.send(fault_message(kind, uid))
+                mid_stream.clear()
                 delay = self.lag_model.lag(self.active)
                 task = asyncio.create_task(self._send_later(ws, uid, stream, stream.position_s, delay))
                 pending.add(task)

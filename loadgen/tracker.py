@@ -3,12 +3,17 @@
 Pure: it is fed (receive time, segments) pairs and never reads a clock itself. WhisperLive re-sends its
 last N segments with every update; completed segments are keyed by their start (to the millisecond,
 as the server formats it) and the last text seen for a start wins.
+
+A session that reconnects keeps one tracker: each new connection restarts stream time at 0, so
+`new_connection(offset_s)` shifts every later segment by where that connection's audio starts in the
+plan. The frontier, the lags (against the session's original live clock) and the transcript carry on;
+the old connection's trailing partial is kept as the last word it said.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from loadgen.clock import LiveClock
 from loadgen.protocol import Segment
@@ -32,12 +37,28 @@ class TranscriptTracker:
     first_text_at: float | None = None
     last_change_at: float | None = None
     segments_received: int = 0
+    offset_s: float = 0.0  # plan position of the current connection's stream time 0
     _completed: dict[int, Segment] = field(default_factory=dict)
     _partial: Segment | None = None
+    _abandoned_partials: int = 0
+
+    def new_connection(self, offset_s: float) -> None:
+        """A reconnect: later segments are shifted by `offset_s`; the trailing partial of the
+        connection that dropped is kept as it was last seen."""
+        partial = self.trailing_partial
+        if partial is not None and partial.text.strip():
+            self._completed[_key(partial.start)] = partial
+            self._abandoned_partials += 1
+        self._partial = None
+        self.offset_s = offset_s
 
     def observe(self, received_at: float, segments: Sequence[Segment]) -> bool:
-        """Take one segments message; return whether it changed the transcript."""
+        """Take one segments message (in the connection's stream time); return whether it changed
+        the transcript."""
         self.segments_received += len(segments)
+        if self.offset_s:
+            shift = self.offset_s
+            segments = [replace(s, start=s.start + shift, end=s.end + shift) for s in segments]
         changed = self._advance_frontier(received_at, segments)
         for segment in segments:
             changed |= self._record(received_at, segment)
@@ -83,9 +104,10 @@ class TranscriptTracker:
 
     @property
     def unfinalized_segments(self) -> int:
-        """Segments the server never completed (the trailing partial, if any)."""
+        """Segments the server never completed: the trailing partial, if any, and those of dropped
+        connections."""
         partial = self.trailing_partial
-        return int(partial is not None and bool(partial.text.strip()))
+        return int(partial is not None and bool(partial.text.strip())) + self._abandoned_partials
 
     def hypothesis(self) -> str:
         """The final transcript: completed segments plus the trailing partial."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -13,9 +14,11 @@ from loadgen.corpus import Corpus, load_corpus
 from loadgen.errors import UsageError
 from loadgen.metrics import LoadgenMetrics
 from loadgen.protocol import StreamOptions
+from loadgen.reconnect import ReconnectPolicy
 from loadgen.session import SessionSettings
 
 EXIT_OK, EXIT_SESSIONS_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+API_KEY_ENV = "WHISPERLIVE_API_KEY"  # the variable the server side (`whisperlive serve`) reads too
 
 
 class Parser(argparse.ArgumentParser):
@@ -95,6 +98,37 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_resilience_args(parser: argparse.ArgumentParser) -> None:
+    """--reconnect/--max-reconnects/--stall-timeout/--api-key: surviving drops, hangs and auth."""
+    group = parser.add_argument_group("resilience")
+    group.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="reconnect a session that drops mid-stream (first retry at once, then exponential backoff); "
+        "the audio of the gap is lost, as in a live meeting",
+    )
+    group.add_argument(
+        "--max-reconnects",
+        type=positive_int,
+        default=5,
+        help="reconnect attempts per session at most (default 5)",
+    )
+    group.add_argument(
+        "--stall-timeout",
+        type=positive_float,
+        default=30.0,
+        help="a server that sends no transcript for this many seconds while speech flows has stalled "
+        "(default 30)",
+    )
+    group.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        metavar="KEY",
+        help=f"WhisperLive API key, sent as 'Authorization: Bearer KEY' (default: ${API_KEY_ENV}, "
+        "which keeps it out of ps)",
+    )
+
+
 def add_metrics_args(parser: argparse.ArgumentParser, default_port: int = 0) -> None:
     """--metrics-port/--metrics-host: where `loadgen_*` metrics are served."""
     out = parser.add_argument_group("metrics")
@@ -133,6 +167,9 @@ def session_settings(args: argparse.Namespace, url: str) -> SessionSettings:
         settle_s=args.settle,
         max_tail_s=args.max_tail,
         ready_timeout_s=args.ready_timeout,
+        api_key=getattr(args, "api_key", None),
+        reconnect=ReconnectPolicy(args.max_reconnects) if getattr(args, "reconnect", False) else None,
+        stall_timeout_s=getattr(args, "stall_timeout", SessionSettings.stall_timeout_s),
     )
 
 

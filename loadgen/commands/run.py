@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -13,6 +15,7 @@ from loadgen.commands.common import (
     EXIT_SESSIONS_FAILED,
     add_audio_args,
     add_metrics_args,
+    add_resilience_args,
     add_stream_args,
     add_target_args,
     load_audio,
@@ -60,6 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_event_loop_arg(load)
     add_audio_args(run)
     add_stream_args(run)
+    add_resilience_args(run)
     out = run.add_argument_group("output")
     out.add_argument(
         "--output-file",
@@ -87,8 +91,8 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     monitor = LoopMonitor(metrics)
     interrupted = False
     try:
-        run_on_loop(monitored(runner.run(), monitor), args.event_loop)
-    except KeyboardInterrupt:
+        run_on_loop(monitored(_until_terminated(runner), monitor), args.event_loop)
+    except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
     finally:
         writer.close()
@@ -104,6 +108,14 @@ def _warn_if_saturated(console: Console, record: SaturationRecord, threshold_s: 
             "include the generator's own delay: run fewer clients per process or more generators",
             highlight=False,
         )
+
+
+async def _until_terminated(runner: LoadRunner) -> RunRecord:
+    """Run; SIGTERM stops it like Ctrl-C: sessions are cancelled, each still written."""
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    return await runner.run()
 
 
 def _conclude(

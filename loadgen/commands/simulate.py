@@ -11,7 +11,7 @@ from rich.console import Console
 
 from loadgen.commands.common import EXIT_OK, load_audio, positive_int
 from loadgen.errors import UsageError
-from loadgen.sim_model import LagModel
+from loadgen.sim_model import FAULT_MODES, LagModel
 from loadgen.simulator import Simulator, run_simulator
 
 
@@ -30,6 +30,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="extra lag in seconds per active stream beyond --capacity",
     )
     sim.add_argument("--max-clients", type=positive_int, default=10_000, help="WAIT above this many streams")
+    sim.add_argument(
+        "--fault",
+        choices=sorted(FAULT_MODES),
+        default="none",
+        help="misbehave on purpose, to test a client's handling of hostile servers (default none)",
+    )
     sim.set_defaults(handler=command_simulate)
 
 
@@ -37,10 +43,10 @@ def command_simulate(args: argparse.Namespace, console: Console) -> int:
     """Serve until SIGINT/SIGTERM."""
     corpus = load_audio(args, console)
     model = LagModel(base_s=args.base_lag, capacity=args.capacity, per_stream_s=args.per_stream_lag)
-    simulator = Simulator(corpus, model, args.max_clients)
+    simulator = Simulator(corpus, model, args.max_clients, fault=FAULT_MODES[args.fault])
     console.print(
         f"simulator on ws://{args.host}:{args.port}: lag {model.base_s} s up to {model.capacity} streams, "
-        f"+{model.per_stream_s} s per stream beyond",
+        f"+{model.per_stream_s} s per stream beyond, fault {args.fault}",
         highlight=False,
     )
     try:
