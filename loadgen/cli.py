@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from loadgen.commands import prepare_audio, run, simulate
+from loadgen.commands import chaos, prepare_audio, run, simulate
 from loadgen.commands.common import Parser
 from loadgen.errors import UserError
 
-COMMANDS = (run, prepare_audio, simulate)
+COMMANDS = (run, prepare_audio, simulate, chaos)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -220,6 +221,22 @@ class LocalStack:
         if record is None or not procs.kill(record):
             raise StackError(f"whisperlive-{index} is not running")
         return self.replica_addresses[index - 1]
+
+    def pause_replica(self, index: int) -> int:
+        """SIGSTOP replica `index` (from 1): it keeps its sockets open and answers nothing; its pid."""
+        return self._signal_replica(index, signal.SIGSTOP)
+
+    def resume_replica(self, index: int) -> int:
+        """SIGCONT replica `index` (from 1) after `pause_replica`; its pid."""
+        return self._signal_replica(index, signal.SIGCONT)
+
+    def _signal_replica(self, index: int, sig: signal.Signals) -> int:
+        record = self._records.get(f"whisperlive-{index}")
+        process = procs.live_process(record) if record is not None else None
+        if process is None:
+            raise StackError(f"whisperlive-{index} is not running")
+        process.send_signal(sig)
+        return process.pid
 
     def restart_replica(self, index: int) -> None:
         """Start replica `index` (from 1) again, after it died, and wait until it is ready."""
