@@ -7,12 +7,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stack.local import LocalStack, StackError, StackSettings
+from stack.local import LocalStack, SimulatorSettings, StackError, StackSettings
 from stack.ports import BALANCER, LocalPorts
 from stack.render import ROOT, committed_files
 from whisperlive.errors import UsageError
 
 _DEFAULTS = StackSettings()
+_SIM = SimulatorSettings()
+BACKENDS = ("whisperlive", "simulator")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,14 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser with its four subcommands."""
     parser = argparse.ArgumentParser(
         prog="python -m stack",
-        description="The local scaled stack (replicas + nginx + Prometheus).",
+        description="The local scaled stack (replicas + nginx + exporters + Prometheus + Alertmanager).",
         allow_abbrev=False,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser(
         "up",
         allow_abbrev=False,
-        help="start N replicas, nginx and Prometheus on 127.0.0.1 and wait until ready",
+        help="start N replicas, nginx, the exporters, Prometheus and Alertmanager on 127.0.0.1 and wait",
         epilog="Any other flag (e.g. --batch --batch-max-size 8) goes to every `whisperlive serve`.",
     )
     _add_up(up)
@@ -75,8 +77,36 @@ def _add_up(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--ready-timeout", type=float, default=d.ready_timeout_s, metavar="S", help="(%(default)g)"
     )
+    sub.add_argument(
+        "--alertmanager-config",
+        type=Path,
+        default=d.alertmanager_config,
+        metavar="FILE",
+        help="Alertmanager's config, e.g. a copy of alertmanager/receivers.example.yml (the repository's)",
+    )
     _add_run_dir(sub)
+    _add_simulator(sub)
     sub.set_defaults(run=_up)
+
+
+def _add_simulator(sub: argparse.ArgumentParser) -> None:
+    group = sub.add_argument_group(
+        "simulator backend",
+        "`--backend simulator`: `loadgen simulate` replicas, no model (loadgen/sim_model.py)",
+    )
+    group.add_argument(
+        "--backend", choices=BACKENDS, default=BACKENDS[0], help="what replicas run (%(default)s)"
+    )
+    group.add_argument(
+        "--audio-dir", type=Path, default=_SIM.audio_dir, help="the corpus the load uses (%(default)s)"
+    )
+    group.add_argument(
+        "--capacity", type=int, default=_SIM.capacity, metavar="N", help="streams at the base lag"
+    )
+    group.add_argument("--base-lag", type=float, default=_SIM.base_lag_s, metavar="S", help="(%(default)g)")
+    group.add_argument(
+        "--per-stream-lag", type=float, default=_SIM.per_stream_lag_s, metavar="S", help="beyond --capacity"
+    )
 
 
 def _add_run_dir(sub: argparse.ArgumentParser) -> None:
@@ -93,14 +123,26 @@ def _up(args: argparse.Namespace, replica_args: tuple[str, ...]) -> int:
         run_dir=args.run_dir,
         ports=LocalPorts(args.base_port),
         ready_timeout_s=args.ready_timeout,
+        simulator=_simulator(args),
+        alertmanager_config=args.alertmanager_config,
     )
     stack = LocalStack(settings, log=_say)
     stack.up()
     _say(
-        f"balancer {stack.balancer_url}, prometheus {stack.prometheus_url}; stop with: "
-        f"scripts/local_stack.sh down --run-dir {args.run_dir}"
+        f"balancer {stack.balancer_url}, prometheus {stack.prometheus_url}, alertmanager "
+        f"{stack.alertmanager_url}; stop with: scripts/local_stack.sh down --run-dir {args.run_dir}"
     )
     return 0
+
+
+def _simulator(args: argparse.Namespace) -> SimulatorSettings | None:
+    """The simulator settings, or None for WhisperLive; simulator flags without it are refused."""
+    sim = SimulatorSettings(args.audio_dir, args.capacity, args.base_lag, args.per_stream_lag)
+    if args.backend == "simulator":
+        return sim
+    if sim != _SIM:
+        raise UsageError("--audio-dir/--capacity/--base-lag/--per-stream-lag need --backend simulator")
+    return None
 
 
 def _down(args: argparse.Namespace, _: tuple[str, ...]) -> int:

@@ -1,9 +1,10 @@
-"""The local stack: N real WhisperLive replicas, Debian's nginx and Prometheus, all on 127.0.0.1.
+"""The local stack: N replicas (real WhisperLive, or `loadgen simulate`), Debian's nginx, the exporters,
+Prometheus and Alertmanager, all on 127.0.0.1.
 
 One run directory holds everything: `nginx.conf`, `prometheus.yml`, `pids/NAME.pid`, `logs/NAME.log`,
-nginx's prefix `nginx/`, `prometheus-data/` and `stack.json` (what runs where). `up` starts and waits for
-readiness (replicas and nginx: a real WhisperLive handshake; Prometheus: `/-/ready`), `down` stops exactly
-the processes it recorded, `status` reports each.
+nginx's prefix `nginx/`, `prometheus-data/`, `alertmanager-data/` and `stack.json` (what runs where). `up`
+starts and waits for readiness (replicas and nginx: a real WhisperLive handshake; the others: an HTTP
+200), `down` stops exactly the processes it recorded, `status` reports each.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from typing import Any
 
 from stack import procs
 from stack.ports import MAX_REPLICAS, LocalPorts, is_free
-from stack.render import ScrapeJob, local_nginx, local_prometheus, render_nginx, render_prometheus
+from stack.render import (
+    ALERTMANAGER_CONFIG,
+    ROOT,
+    ScrapeJob,
+    local_nginx,
+    local_prometheus,
+    render_nginx,
+    render_prometheus,
+)
 from whisperlive.cli import parse_serve_settings
 from whisperlive.errors import NotReadyError, UsageError
 from whisperlive.readiness import wait_until_ready
@@ -35,6 +44,8 @@ from whisperlive.replica import ReplicaSpec, replica_command, start_replica
 NGINX = "nginx"
 PROMETHEUS = "prometheus"
 EXPORTERS = "exporters"
+ALERTMANAGER = "alertmanager"
+ALERTMANAGER_PROGRAMS = ("prometheus-alertmanager", "alertmanager")  # Debian's name, upstream's name
 LOADGEN = "loadgen"  # scraped while a `loadgen run --metrics-port` runs beside the stack
 MANAGED_REPLICA_FLAGS = ("--host", "--port", "--metrics-port", "--model", "--max-clients", "--omp-threads")
 _POLL_S = 0.25
@@ -42,6 +53,37 @@ _POLL_S = 0.25
 
 class StackError(Exception):
     """Why the stack cannot start or act: one line, printed by the CLI."""
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """The simulator backend: `loadgen simulate` replicas with a known lag curve instead of WhisperLive."""
+
+    audio_dir: Path = Path("test_audio/corpus")  # the corpus the load generator streams
+    capacity: int = 4
+    base_lag_s: float = 0.3
+    per_stream_lag_s: float = 0.5
+
+    def command(self, host: str, port: int, max_clients: int) -> list[str]:
+        """The argv of one simulator replica."""
+        return [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "simulate",
+            *("--host", host, "--port", str(port), "--audio-dir", str(self.audio_dir)),
+            *("--capacity", str(self.capacity), "--base-lag", f"{self.base_lag_s:g}"),
+            *("--per-stream-lag", f"{self.per_stream_lag_s:g}", "--max-clients", str(max_clients)),
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        """The stack.json form."""
+        return {**asdict(self), "audio_dir": str(self.audio_dir)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SimulatorSettings:
+        """The settings from their stack.json form."""
+        return cls(**{**data, "audio_dir": Path(data["audio_dir"])})
 
 
 @dataclass(frozen=True)
@@ -59,12 +101,23 @@ class StackSettings:
     ready_timeout_s: float = 300.0
     stop_grace_s: float = 10.0
     extra_scrape_jobs: tuple[ScrapeJob, ...] = ()
+    simulator: SimulatorSettings | None = None  # None: real WhisperLive replicas
+    alertmanager_config: Path = ROOT / ALERTMANAGER_CONFIG
+
+    @property
+    def backend(self) -> str:
+        """What the replicas run: "whisperlive" or "simulator"."""
+        return "whisperlive" if self.simulator is None else "simulator"
 
     def to_json(self) -> dict[str, Any]:
         """The stack.json form."""
         data = asdict(self)
         data.update(
-            run_dir=str(self.run_dir), ports=self.ports.balancer, replica_args=list(self.replica_args)
+            run_dir=str(self.run_dir),
+            ports=self.ports.balancer,
+            replica_args=list(self.replica_args),
+            simulator=self.simulator and self.simulator.to_json(),
+            alertmanager_config=str(self.alertmanager_config),
         )
         data["extra_scrape_jobs"] = [[job.name, list(job.targets)] for job in self.extra_scrape_jobs]
         return data
@@ -80,6 +133,8 @@ class StackSettings:
                 "ports": LocalPorts(data["ports"]),
                 "replica_args": tuple(data["replica_args"]),
                 "extra_scrape_jobs": jobs,
+                "simulator": data["simulator"] and SimulatorSettings.from_json(data["simulator"]),
+                "alertmanager_config": Path(data["alertmanager_config"]),
             }
         )
 
@@ -89,6 +144,7 @@ def problems(settings: StackSettings) -> list[str]:
     s = settings
     span = s.ports.replica_metrics(s.replicas) - s.ports.balancer  # the stack's ports lie in base..base+span
     managed = [arg for arg in s.replica_args if arg.split("=")[0] in MANAGED_REPLICA_FLAGS]
+    sim = s.simulator or SimulatorSettings()
     checks = [
         (1 <= s.replicas <= MAX_REPLICAS, f"--replicas {s.replicas}: use 1..{MAX_REPLICAS}"),
         (
@@ -99,6 +155,13 @@ def problems(settings: StackSettings) -> list[str]:
         (s.max_clients >= 1, f"--max-clients {s.max_clients} must be at least 1"),
         (not managed, f"{' '.join(managed)}: set by the stack, use its own flags (--base-port, ...)"),
         (s.ready_timeout_s > 0, f"--ready-timeout {s.ready_timeout_s:g} must be above 0"),
+        (
+            s.simulator is None or not s.replica_args,
+            f"{' '.join(s.replica_args)}: `whisperlive serve` flags need --backend whisperlive",
+        ),
+        (sim.capacity >= 1, f"--capacity {sim.capacity} must be at least 1"),
+        (sim.base_lag_s >= 0, f"--base-lag {sim.base_lag_s:g} must be at least 0"),
+        (sim.per_stream_lag_s >= 0, f"--per-stream-lag {sim.per_stream_lag_s:g} must be at least 0"),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -111,7 +174,15 @@ class LocalStack:
     """
 
     def __init__(self, settings: StackSettings, log: Callable[[str], None] = lambda _: None) -> None:
-        self.settings = replace(settings, run_dir=settings.run_dir.resolve())
+        sim = settings.simulator and replace(
+            settings.simulator, audio_dir=settings.simulator.audio_dir.resolve()
+        )
+        self.settings = replace(
+            settings,
+            run_dir=settings.run_dir.resolve(),
+            simulator=sim,
+            alertmanager_config=settings.alertmanager_config.resolve(),
+        )
         self.run_dir = self.settings.run_dir
         self.log = log
         self._records: dict[str, procs.ProcessRecord] = {}
@@ -158,6 +229,11 @@ class LocalStack:
         return f"http://{self.host}:{self.settings.ports.prometheus}"
 
     @property
+    def alertmanager_url(self) -> str:
+        """Alertmanager's web UI and API root."""
+        return f"http://{self.host}:{self.settings.ports.alertmanager}"
+
+    @property
     def replica_specs(self) -> list[ReplicaSpec]:
         """Replica i (from 1) is element i - 1."""
         return [self._replica_spec(i) for i in range(1, self.settings.replicas + 1)]
@@ -169,7 +245,8 @@ class LocalStack:
 
     @property
     def processes(self) -> dict[str, procs.ProcessRecord]:
-        """Every process started (whisperlive-1.., nginx, prometheus), running or not, by name."""
+        """Every process started (whisperlive-1.., nginx, exporters, alertmanager, prometheus), running or
+        not, by name. Replica i is `whisperlive-i` whatever its backend."""
         return dict(self._records)
 
     def pid_path(self, name: str) -> Path:
@@ -183,7 +260,8 @@ class LocalStack:
     # Commands.
 
     def up(self) -> None:
-        """Start every replica, nginx and Prometheus and wait until each is ready; on failure stop them."""
+        """Start every replica, nginx, the exporters, Alertmanager and Prometheus and wait until each is
+        ready; on failure stop them."""
         started = time.monotonic()
         self._check_can_start()
         self._prepare_run_dir()
@@ -191,6 +269,7 @@ class LocalStack:
             self._start_replicas()
             self._start_nginx()
             self._start_exporters()
+            self._start_alertmanager()
             self._start_prometheus()
         except BaseException:
             self.down()
@@ -242,15 +321,13 @@ class LocalStack:
         """Start replica `index` (from 1) again, after it died, and wait until it is ready."""
         if any(s.running for s in self.status() if s.name == f"whisperlive-{index}"):
             raise StackError(f"whisperlive-{index} is running: kill it first")
-        spec = self._replica_spec(index)
-        process = self._track(f"whisperlive-{index}", start_replica(spec), spec.port)
-        self._wait_replica(spec, process)
+        self._wait_replica(self._replica_spec(index), self._launch_replica(index))
 
     def ensure_up(self) -> None:
-        """Bring the stack back to fully running: restart dead replicas, or everything if nginx or
-        Prometheus is gone (or the stack was never started)."""
+        """Bring the stack back to fully running: restart dead replicas, or everything if nginx, the
+        exporters, Alertmanager or Prometheus is gone (or the stack was never started)."""
         running = {s.name: s.running for s in self.status()}
-        if not (running.get(NGINX) and running.get(EXPORTERS) and running.get(PROMETHEUS)):
+        if not all(running.get(name) for name in (NGINX, EXPORTERS, ALERTMANAGER, PROMETHEUS)):
             self.down()
             self.up()
             return
@@ -263,11 +340,17 @@ class LocalStack:
     def _check_can_start(self) -> None:
         if errors := problems(self.settings):
             raise UsageError(errors[0])
-        command = replica_command(self._replica_spec(1))
-        parse_serve_settings(command[command.index("serve") + 1 :])  # a bad replica flag fails here, at once
+        if self.settings.simulator is None:
+            command = replica_command(self._replica_spec(1))
+            parse_serve_settings(command[command.index("serve") + 1 :])  # a bad replica flag fails here
+        elif not self.settings.simulator.audio_dir.is_dir():
+            raise UsageError(f"--audio-dir {self.settings.simulator.audio_dir}: not a directory")
+        if not self.settings.alertmanager_config.is_file():
+            raise UsageError(f"--alertmanager-config {self.settings.alertmanager_config}: no such file")
         for program in (NGINX, PROMETHEUS):
             if shutil.which(program) is None:
                 raise StackError(f"{program} is not on PATH: apt-get install {program} (or make install)")
+        _alertmanager_program()
         if running := [s for s in self.status() if s.running]:
             listed = ", ".join(f"{s.name} pid {s.pid}" for s in running)
             raise StackError(f"a stack already runs from {self.run_dir} ({listed}): run `down` first")
@@ -292,7 +375,9 @@ class LocalStack:
             ScrapeJob(LOADGEN, (f"{self.host}:{s.ports.loadgen_metrics}",)),
             *s.extra_scrape_jobs,
         )
-        prometheus = local_prometheus(self.host, s.ports, s.replicas, jobs)
+        prometheus = local_prometheus(
+            self.host, s.ports, s.replicas, jobs, replica_metrics=s.simulator is None
+        )
         (self.run_dir / "prometheus.yml").write_text(render_prometheus(prometheus))
         self._save_state()
         self._check_nginx_config()
@@ -309,18 +394,27 @@ class LocalStack:
 
     def _start_replicas(self) -> None:
         specs = self.replica_specs
-        started = {
-            spec.port: self._track(f"whisperlive-{i}", start_replica(spec), spec.port)
-            for i, spec in enumerate(specs, start=1)
-        }
-        self.log(f"waiting for {len(specs)} replica(s) ({self.settings.model}) to answer a handshake")
+        started = {spec.port: self._launch_replica(i) for i, spec in enumerate(specs, start=1)}
+        what = self.settings.model if self.settings.simulator is None else "simulator"
+        self.log(f"waiting for {len(specs)} replica(s) ({what}) to answer a handshake")
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
             list(pool.map(lambda spec: self._wait_replica(spec, started[spec.port]), specs))
+
+    def _launch_replica(self, index: int) -> subprocess.Popen[bytes]:
+        """Start replica `index` (from 1) on its backend and record it; no readiness here."""
+        spec = self._replica_spec(index)
+        name = f"whisperlive-{index}"
+        if self.settings.simulator is None:
+            return self._track(name, start_replica(spec), spec.port)
+        return self._spawn(
+            name, self.settings.simulator.command(spec.host, spec.port, spec.max_clients), spec.port
+        )
 
     def _wait_replica(self, spec: ReplicaSpec, process: subprocess.Popen[bytes]) -> None:
         with _not_ready_as_stack_error():
             wait_until_ready(spec.url, self.settings.ready_timeout_s, process=process, log_path=spec.log_path)
-        self.log(f"replica ready at {spec.url} (metrics on port {spec.metrics_port})")
+        metrics = f"metrics on port {spec.metrics_port}" if self.settings.simulator is None else "simulator"
+        self.log(f"replica ready at {spec.url} ({metrics})")
 
     def _start_nginx(self) -> None:
         process = self._spawn(NGINX, self._nginx_argv("-g", "daemon off;"), self.settings.ports.balancer)
@@ -345,12 +439,22 @@ class LocalStack:
             "--nginx-status-url",
             self.nginx_status_url,
         ]
-        process = self._spawn(EXPORTERS, argv, self.settings.ports.exporters)
-        try:
-            _wait_http_ok(f"{self.exporters_url}/metrics", self.settings.ready_timeout_s, process)
-        except StackError as exc:
-            raise StackError(f"exporters: {exc}; see {self.log_path(EXPORTERS)}") from exc
-        self.log(f"exporters at {self.exporters_url}/metrics")
+        self._start_http_server(
+            EXPORTERS, argv, self.settings.ports.exporters, f"{self.exporters_url}/metrics"
+        )
+
+    def _start_alertmanager(self) -> None:
+        argv = [
+            _alertmanager_program(),
+            f"--config.file={self.settings.alertmanager_config}",
+            f"--storage.path={self.run_dir / 'alertmanager-data'}",
+            f"--web.listen-address={self.host}:{self.settings.ports.alertmanager}",
+            f"--web.external-url={self.alertmanager_url}/",
+            "--cluster.listen-address=",  # no HA gossip: it would listen on 0.0.0.0:9094
+        ]
+        self._start_http_server(
+            ALERTMANAGER, argv, self.settings.ports.alertmanager, f"{self.alertmanager_url}/-/ready"
+        )
 
     def _start_prometheus(self) -> None:
         argv = [
@@ -358,13 +462,20 @@ class LocalStack:
             f"--config.file={self.run_dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.run_dir / 'prometheus-data'}",
             f"--web.listen-address={self.host}:{self.settings.ports.prometheus}",
+            f"--web.external-url={self.prometheus_url}/",  # the links in alerts
         ]
-        process = self._spawn(PROMETHEUS, argv, self.settings.ports.prometheus)
+        self._start_http_server(
+            PROMETHEUS, argv, self.settings.ports.prometheus, f"{self.prometheus_url}/-/ready"
+        )
+
+    def _start_http_server(self, name: str, argv: list[str], port: int, ready_url: str) -> None:
+        """Start `name` and wait until `ready_url` answers 200."""
+        process = self._spawn(name, argv, port)
         try:
-            _wait_http_ok(f"{self.prometheus_url}/-/ready", self.settings.ready_timeout_s, process)
+            _wait_http_ok(ready_url, self.settings.ready_timeout_s, process)
         except StackError as exc:
-            raise StackError(f"prometheus: {exc}; see {self.log_path(PROMETHEUS)}") from exc
-        self.log(f"prometheus at {self.prometheus_url}")
+            raise StackError(f"{name}: {exc}; see {self.log_path(name)}") from exc
+        self.log(f"{name} at {ready_url}")
 
     def _spawn(self, name: str, argv: list[str], port: int) -> subprocess.Popen[bytes]:
         with self.log_path(name).open("ab") as log:
@@ -413,12 +524,18 @@ class LocalStack:
             "balancer_url": self.balancer_url,
             "nginx_status_url": self.nginx_status_url,
             "prometheus_url": self.prometheus_url,
+            "alertmanager_url": self.alertmanager_url,
+            "backend": self.settings.backend,
             "replicas": [
                 {
                     "name": f"whisperlive-{index}",
                     "address": f"{spec.host}:{spec.port}",
                     "url": spec.url,
-                    "metrics_url": f"http://{spec.host}:{spec.metrics_port}/metrics",
+                    "metrics_url": (
+                        f"http://{spec.host}:{spec.metrics_port}/metrics"
+                        if self.settings.simulator is None
+                        else None
+                    ),
                 }
                 for index, spec in enumerate(self.replica_specs, start=1)
             ],
@@ -427,6 +544,14 @@ class LocalStack:
         temp = self.state_path.with_suffix(".json.tmp")
         temp.write_text(json.dumps(state, indent=2) + "\n")
         os.replace(temp, self.state_path)
+
+
+def _alertmanager_program() -> str:
+    """Alertmanager's executable, under Debian's name or upstream's."""
+    for name in ALERTMANAGER_PROGRAMS:
+        if path := shutil.which(name):
+            return path
+    raise StackError("alertmanager is not on PATH: apt-get install prometheus-alertmanager (or make install)")
 
 
 @contextmanager

@@ -36,6 +36,7 @@ COMPOSE_NGINX_STATUS = 8080
 COMPOSE_PROMETHEUS = 9090
 COMPOSE_REPLICA = 9090
 COMPOSE_REPLICA_METRICS = 9091
+COMPOSE_ALERTMANAGER = 9093
 GRAFANA = 3000
 
 
@@ -59,6 +60,11 @@ class LocalPorts:
         return self._shifted(PROMETHEUS)
 
     @property
+    def alertmanager(self) -> int:
+        """Alertmanager web and API."""
+        return self._shifted(ALERTMANAGER)
+
+    @property
     def loadgen_metrics(self) -> int:
         """Where a load generator run beside the stack serves its metrics (`loadgen run --metrics-port`)."""
         return self._shifted(LOADGEN_METRICS)
@@ -80,6 +86,7 @@ class LocalPorts:
         """Every port a stack of `replicas` listens on, with what listens there."""
         named = {self.balancer: "nginx balancer", self.nginx_status: "nginx stub_status"}
         named[self.prometheus] = "Prometheus"
+        named[self.alertmanager] = "Alertmanager"
         named[self.exporters] = "exporters"
         for i in range(1, replicas + 1):
             named[self.replica(i)] = f"whisperlive-{i} WebSocket"

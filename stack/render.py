@@ -23,6 +23,7 @@ COMPOSE_NGINX = Path("nginx/generated/compose.conf")
 COMPOSE_PROMETHEUS = Path("prometheus/prometheus.compose.yml")
 RULES = Path("prometheus/rules")
 COMPOSE_RULES = "/etc/prometheus/rules"  # where docker-compose.yml mounts prometheus/rules
+ALERTMANAGER_CONFIG = Path("alertmanager/alertmanager.yml")  # not rendered: the same file everywhere
 
 SERVER_PARAMETERS = "max_fails=2 fail_timeout=10s"  # passive failover: 2 failed connects, out for 10 s
 COMPOSE_SERVICE = "whisperlive"
@@ -48,12 +49,15 @@ class NginxTarget:
 
 @dataclass(frozen=True)
 class StaticReplicas:
-    """Replicas at known addresses: (metrics address, replica address) pairs."""
+    """Replicas at known addresses: (metrics address, replica address) pairs; none when they serve no
+    metrics (the simulator backend)."""
 
     replicas: tuple[tuple[str, str], ...]
 
     def yaml(self) -> str:
         """The `whisperlive` job's discovery, one static group per replica with its `replica` label."""
+        if not self.replicas:
+            return "static_configs: []"
         lines = ["static_configs:"]
         for metrics, replica in self.replicas:
             lines += [f"  - targets: [{_q(metrics)}]", f"    labels: {{replica: {_q(replica)}}}"]
@@ -105,6 +109,7 @@ class PrometheusTarget:
 
     banner: str
     self_target: str
+    alertmanager: str
     rules_dir: str
     replicas: StaticReplicas | DnsReplicas
     extra_jobs: tuple[ScrapeJob, ...] = field(default=())
@@ -131,6 +136,7 @@ def render_prometheus(target: PrometheusTarget) -> str:
         "banner": target.banner,
         "scrape_interval": "5s",
         "self_target": _q(target.self_target),
+        "alertmanager": _q(target.alertmanager),
         "rule_files": _q(f"{target.rules_dir}/*.yml"),
         "whisperlive_discovery": target.replicas.yaml(),
         "extra_jobs": "".join(f"\n{job.yaml()}\n" for job in target.extra_jobs),
@@ -166,15 +172,20 @@ def compose_nginx() -> NginxTarget:
 
 
 def local_prometheus(
-    host: str, local: ports.LocalPorts, replicas: int, extra_jobs: tuple[ScrapeJob, ...] = ()
+    host: str,
+    local: ports.LocalPorts,
+    replicas: int,
+    extra_jobs: tuple[ScrapeJob, ...] = (),
+    replica_metrics: bool = True,
 ) -> PrometheusTarget:
-    """The local stack's Prometheus: each replica's metrics labelled with its WebSocket address."""
-    pairs = tuple(
-        (f"{host}:{local.replica_metrics(i)}", f"{host}:{local.replica(i)}") for i in range(1, replicas + 1)
-    )
+    """The local stack's Prometheus: each replica's metrics labelled with its WebSocket address (none
+    when the replicas serve no metrics), alerts to the stack's Alertmanager."""
+    scraped = range(1, replicas + 1) if replica_metrics else range(0)
+    pairs = tuple((f"{host}:{local.replica_metrics(i)}", f"{host}:{local.replica(i)}") for i in scraped)
     return PrometheusTarget(
         banner="Rendered for the local stack.",
         self_target=f"{host}:{local.prometheus}",
+        alertmanager=f"{host}:{local.alertmanager}",
         rules_dir=str(ROOT / RULES),
         replicas=StaticReplicas(pairs),
         extra_jobs=extra_jobs,
@@ -186,6 +197,7 @@ def compose_prometheus() -> PrometheusTarget:
     return PrometheusTarget(
         banner=COMPOSE_BANNER,
         self_target=f"localhost:{ports.COMPOSE_PROMETHEUS}",
+        alertmanager=f"alertmanager:{ports.COMPOSE_ALERTMANAGER}",
         rules_dir=COMPOSE_RULES,
         replicas=DnsReplicas(COMPOSE_SERVICE, ports.COMPOSE_REPLICA_METRICS, ports.COMPOSE_REPLICA),
         extra_jobs=(

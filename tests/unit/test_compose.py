@@ -1,5 +1,6 @@
 """The Compose files: valid for Compose itself, GPU by default, CPU with the override, health-checked,
-and reachable from the host only through the balancer, Grafana and Prometheus."""
+reachable from the host only through the balancer, Grafana (no default password) and Prometheus, and
+alerts going to the internal Alertmanager."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack.render import COMPOSE_NGINX, COMPOSE_PROMETHEUS, COMPOSE_RULES, RULES
+from stack.render import (
+    ALERTMANAGER_CONFIG,
+    COMPOSE_NGINX,
+    COMPOSE_PROMETHEUS,
+    COMPOSE_RULES,
+    RULES,
+    compose_prometheus,
+    render_prometheus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
@@ -23,17 +32,24 @@ GPU = ()  # no -f: docker-compose.yml and docker-compose.override.yml, as a plai
 BASE = ("docker-compose.yml",)
 CPU = ("docker-compose.yml", "docker-compose.cpu.yml")
 VARIANTS = {"gpu": GPU, "base": BASE, "cpu": CPU}
-SERVICES = {"whisperlive", "load-balancer", "loadgen", "exporters", "prometheus", "grafana"}
+SERVICES = {"whisperlive", "load-balancer", "loadgen", "exporters", "prometheus", "alertmanager", "grafana"}
 PUBLISHED = {"load-balancer": {"9090"}, "grafana": {"3000"}, "prometheus": {"9092"}}
+# As written in the files: stub_status, exporters, Alertmanager and WhisperLive's metrics stay internal.
+PUBLISHED_AS_WRITTEN = {
+    "load-balancer": ["9090:80"],
+    "grafana": ["3000:3000"],
+    "prometheus": ["127.0.0.1:9092:9090"],
+}
+PASSWORD = "GF_ADMIN_PASSWORD"
 
 
 def compose_config(
     files: tuple[str, ...], password: str | None = "test-password"
 ) -> subprocess.CompletedProcess:
     assert COMPOSE is not None
-    env = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
+    env = {k: v for k, v in os.environ.items() if k not in (PASSWORD, "ALERTMANAGER_CONFIG")}
     if password is not None:
-        env["GRAFANA_ADMIN_PASSWORD"] = password
+        env[PASSWORD] = password
     args = [COMPOSE, *(arg for name in files for arg in ("-f", name)), "config"]
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
@@ -62,7 +78,38 @@ def test_compose_accepts_every_variant(variant):
 def test_the_grafana_password_is_required():
     result = compose_config(BASE, password=None)
     assert result.returncode != 0
-    assert "set GRAFANA_ADMIN_PASSWORD" in result.stderr
+    assert f"set {PASSWORD}" in result.stderr
+
+
+def test_grafana_has_no_default_password_and_only_three_services_are_published():
+    """Read from the files themselves, without docker-compose: every file, every service."""
+    written = {
+        name: yaml.safe_load((ROOT / name).read_text())["services"]
+        for name in ("docker-compose.yml", "docker-compose.override.yml", "docker-compose.cpu.yml")
+    }
+    published = {
+        service: spec["ports"]
+        for services in written.values()
+        for service, spec in services.items()
+        if spec.get("ports")
+    }
+    assert published == PUBLISHED_AS_WRITTEN
+    assert not [s for services in written.values() for s in services.values() if "network_mode" in s]
+    environment = written["docker-compose.yml"]["grafana"]["environment"]
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == f"${{{PASSWORD}:?set {PASSWORD}}}"  # required
+    assert not [v for v in environment if "PASSWORD" in v and v != "GF_SECURITY_ADMIN_PASSWORD"]
+
+
+@needs_compose
+def test_alerts_go_to_the_internal_alertmanager_with_the_repository_config():
+    services = merged(GPU)
+    alertmanager = services["alertmanager"]
+    assert alertmanager["image"].startswith("prom/alertmanager:")
+    assert f"{ROOT / ALERTMANAGER_CONFIG}:/etc/alertmanager/alertmanager.yml:ro" in alertmanager["volumes"]
+    assert "--cluster.listen-address=" in alertmanager["command"]
+    assert services["prometheus"]["depends_on"] == {"alertmanager": {"condition": "service_healthy"}}
+    [target] = yaml.safe_load(render_prometheus(compose_prometheus()))["alerting"]["alertmanagers"]
+    assert target["static_configs"] == [{"targets": ["alertmanager:9093"]}]
 
 
 @needs_compose

@@ -68,6 +68,7 @@ def test_compose_container_ports_are_the_table(table):
         "prometheus": ports.COMPOSE_PROMETHEUS,
         "replica": ports.COMPOSE_REPLICA,
         "replica-metrics": ports.COMPOSE_REPLICA_METRICS,
+        "alertmanager": ports.COMPOSE_ALERTMANAGER,
         "grafana": ports.GRAFANA,
     }
     for key, port in expected.items():
@@ -78,12 +79,13 @@ def test_compose_container_ports_are_the_table(table):
 def test_a_shifted_stack_of_the_most_replicas_never_collides(base):
     local = ports.LocalPorts(base)
     used = local.used(ports.MAX_REPLICAS)
-    assert len(used) == 4 + 2 * ports.MAX_REPLICAS  # balancer, status, Prometheus, exporters
+    assert len(used) == 5 + 2 * ports.MAX_REPLICAS  # balancer, status, Prometheus, Alertmanager, exporters
     assert min(used) == base and max(used) == local.replica_metrics(ports.MAX_REPLICAS)
 
 
 def test_the_shifted_defaults_are_the_table_defaults():
     local = ports.LocalPorts()
     assert (local.balancer, local.nginx_status, local.prometheus, local.exporters) == (9090, 9091, 9092, 9096)
+    assert local.alertmanager == 9093 and ports.LocalPorts(19090).alertmanager == 19093
     assert (local.replica(1), local.replica_metrics(1), local.replica(3)) == (9101, 9201, 9103)
     assert ports.LocalPorts(19090).replica(2) == 19102

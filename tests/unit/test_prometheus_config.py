@@ -23,8 +23,9 @@ from stack.render import (
 PROMTOOL = shutil.which("promtool")
 
 
-def local_config(extra: tuple[ScrapeJob, ...] = ()) -> str:
-    return render_prometheus(local_prometheus("127.0.0.1", ports.LocalPorts(19090), 3, extra))
+def local_config(extra: tuple[ScrapeJob, ...] = (), replica_metrics: bool = True) -> str:
+    target = local_prometheus("127.0.0.1", ports.LocalPorts(19090), 3, extra, replica_metrics)
+    return render_prometheus(target)
 
 
 def jobs(config: str) -> dict[str, dict]:
@@ -42,6 +43,12 @@ def test_the_local_config_scrapes_each_replica_labelled_with_its_balancer_addres
     ]
     assert set(scrape) == {"prometheus", "whisperlive"}  # nothing that does not exist yet
     assert parsed["rule_files"] == [f"{ROOT / RULES}/*.yml"]
+    [alertmanager] = parsed["alerting"]["alertmanagers"]
+    assert alertmanager["static_configs"] == [{"targets": ["127.0.0.1:19093"]}]
+
+
+def test_simulator_replicas_serve_no_metrics_so_none_are_scraped():
+    assert jobs(local_config(replica_metrics=False))["whisperlive"]["static_configs"] == []
 
 
 def test_extra_scrape_jobs_are_appended():
@@ -69,12 +76,15 @@ def test_the_compose_config_finds_every_replica_through_docker_dns():
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not on PATH: apt-get install prometheus")
-@pytest.mark.parametrize("target", ["local", "compose"])
+@pytest.mark.parametrize("target", ["local", "simulator", "compose"])
 def test_promtool_accepts_the_rendered_config(target, tmp_path: Path):
     assert PROMTOOL is not None
-    config = local_config((ScrapeJob("loadgen", ("127.0.0.1:9094",)),))
-    if target == "compose":
-        config = render_prometheus(compose_prometheus())
+    configs = {
+        "local": lambda: local_config((ScrapeJob("loadgen", ("127.0.0.1:9094",)),)),
+        "simulator": lambda: local_config(replica_metrics=False),
+        "compose": lambda: render_prometheus(compose_prometheus()),
+    }
+    config = configs[target]()
     path = tmp_path / "prometheus.yml"
     path.write_text(config)
     result = subprocess.run(

@@ -14,7 +14,7 @@ import pytest
 
 from stack import procs
 from stack.cli import main
-from stack.local import LocalStack, StackError, StackSettings, problems
+from stack.local import LocalStack, SimulatorSettings, StackError, StackSettings, problems
 from stack.ports import LocalPorts, free_base_port
 from stack.render import ScrapeJob
 from whisperlive.errors import UsageError
@@ -46,6 +46,13 @@ def test_default_settings_are_usable():
         ({"ports": LocalPorts(80)}, "--base-port 80"),
         ({"max_clients": 0}, "--max-clients 0 must be at least 1"),
         ({"replica_args": ("--batch", "--port=1")}, "--port=1: set by the stack"),
+        (
+            {"simulator": SimulatorSettings(), "replica_args": ("--batch",)},
+            "--batch: `whisperlive serve` flags need --backend whisperlive",
+        ),
+        ({"simulator": SimulatorSettings(capacity=0)}, "--capacity 0 must be at least 1"),
+        ({"simulator": SimulatorSettings(base_lag_s=-1)}, "--base-lag -1 must be at least 0"),
+        ({"simulator": SimulatorSettings(per_stream_lag_s=-0.5)}, "--per-stream-lag -0.5 must be at least 0"),
     ],
 )
 def test_unusable_settings_are_named(change, message):
@@ -62,6 +69,27 @@ def test_settings_survive_stack_json():
         extra_scrape_jobs=(ScrapeJob("loadgen", ("127.0.0.1:9094",)),),
     )
     assert StackSettings.from_json(settings.to_json()) == settings
+    simulated = replace(settings, replica_args=(), simulator=SimulatorSettings(Path("/c"), 2, 1.5, 0.25))
+    assert StackSettings.from_json(simulated.to_json()) == simulated
+    assert (settings.backend, simulated.backend) == ("whisperlive", "simulator")
+
+
+def test_simulator_replicas_get_the_lag_curve_and_the_stack_limit():
+    command = SimulatorSettings(Path("/corpus"), 2, 1.5, 0.25).command("127.0.0.1", 9101, 4)
+    assert command[:4] == [sys.executable, "-m", "loadgen", "simulate"]
+    assert command[4:] == [
+        *("--host", "127.0.0.1", "--port", "9101", "--audio-dir", "/corpus", "--capacity", "2"),
+        *("--base-lag", "1.5", "--per-stream-lag", "0.25", "--max-clients", "4"),
+    ]
+
+
+def test_a_missing_corpus_or_alertmanager_config_is_refused_before_anything_starts(tmp_path):
+    missing = tmp_path / "nothing"
+    for change in ({"simulator": SimulatorSettings(audio_dir=missing)}, {"alertmanager_config": missing}):
+        stack = LocalStack(replace(StackSettings(run_dir=tmp_path), **change))
+        with pytest.raises(UsageError, match=f"{missing}: "):
+            stack.up()
+    assert not (tmp_path / "stack.json").exists()
 
 
 def test_a_bad_replica_flag_is_refused_before_anything_starts(tmp_path):
@@ -90,12 +118,14 @@ def test_cli_exit_codes_without_a_stack(tmp_path, capsys):
     assert main(["status", "--run-dir", str(tmp_path)]) == 1
     assert main(["down", "--run-dir", str(tmp_path)]) == 1
     assert main(["up", "--replicas", "0", "--run-dir", str(tmp_path)]) == 2
+    assert main(["up", "--base-lag", "2", "--run-dir", str(tmp_path)]) == 2
     assert main(["render", "--check"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert (
         err[0] == f"stack: no stack in {tmp_path}: {tmp_path}/stack.json does not exist (start one with `up`)"
     )
     assert err[2] == "stack: --replicas 0: use 1..99"
+    assert err[3] == "stack: --audio-dir/--capacity/--base-lag/--per-stream-lag need --backend simulator"
 
 
 def test_the_wrapper_script_only_runs_the_stack_commands():
