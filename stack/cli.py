@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         _add_run_dir(sub)
         sub.set_defaults(run=run)
-    render = commands.add_parser("render", help="write the committed Compose configs from their templates")
+    render = commands.add_parser("render", help="write the committed Compose and k8s renders")
     render.add_argument("--check", action="store_true", help="only check they are up to date (exit 1 if not)")
     render.set_defaults(run=_render)
     return parser
@@ -159,7 +159,10 @@ def _status(args: argparse.Namespace, _: tuple[str, ...]) -> int:
 
 
 def _render(args: argparse.Namespace, _: tuple[str, ...]) -> int:
-    stale = {path: text for path, text in committed_files().items() if _read(ROOT / path) != text}
+    from stack.k8s import generated_files  # needs pyyaml, which `up`/`down`/`status` do not
+
+    files = {**committed_files(), **generated_files()}
+    stale = {path: text for path, text in files.items() if _read(ROOT / path) != text}
     if args.check:
         for path in stale:
             print(f"stale: {path} (run `python -m stack render`)")
