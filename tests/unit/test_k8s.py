@@ -175,6 +175,12 @@ def test_monitors_keep_the_templates_job_names_and_label_replicas_by_pod_name():
     assert "job_name: whisperlive" in template
     replica = relabel_targets(find(objects, "PodMonitor", "whisperlive"))["replica"]
     assert replica["sourceLabels"] == ["__meta_kubernetes_pod_name"]
+    ws_port = find(objects, "Service", "whisperlive")["spec"]["ports"][0]["port"]
+    upstream = relabel_targets(find(objects, "PodMonitor", "whisperlive"))["upstream"]  # X-Upstream's value
+    assert (
+        upstream["sourceLabels"] == ["__meta_kubernetes_pod_ip"]
+        and upstream["replacement"] == f"${{1}}:{ws_port}"
+    )
     cadvisor = find(objects, "ServiceMonitor", "whisperlive-cadvisor")["spec"]["endpoints"][0]
     metric_targets = {r.get("targetLabel"): r for r in cadvisor["metricRelabelings"]}
     assert metric_targets["name"]["sourceLabels"] == ["pod"] == metric_targets["replica"]["sourceLabels"]
@@ -265,6 +271,7 @@ def test_autoscaling_uses_the_metric_whisperlive_exports():
     )
     assert adapter["rules"]["custom"][0]["name"]["as"] == metric
     assert hpa["spec"]["scaleTargetRef"]["name"] == "whisperlive"
+    assert "replicas" not in find(rendered("overlays/gpu"), "Deployment", "whisperlive")["spec"]  # the HPA's
     assert not [o for o in rendered("overlays/cpu-dev") if o["kind"] == "HorizontalPodAutoscaler"]
 
 
