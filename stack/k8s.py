@@ -11,6 +11,7 @@ Registered with `python -m stack render` (and `--check`) through `generated_file
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import yaml
 
 from stack import ports
 from stack.dashboards import dashboards
-from stack.render import PRIVATE_NETWORKS, ROOT, RULES, NginxTarget, render_nginx
+from stack.render import ROOT, RULES, NginxTarget, compose_nginx, render_nginx
 
 NAMESPACE = "whisperlive-capacity"  # k8s/base/kustomization.yaml's namespace; nginx needs it in FQDNs
 CLUSTER_DOMAIN = "cluster.local"
@@ -41,15 +42,11 @@ def fqdn(name: str) -> str:
 
 
 def k8s_nginx() -> NginxTarget:
-    """The balancer in the cluster: the headless Service re-resolved every 10 s (ready pods only)."""
-    return NginxTarget(
+    """Compose's balancer, with the headless Service (ready pods only) resolved through the cluster DNS."""
+    return replace(
+        compose_nginx(),
         banner=BANNER,
-        listen=str(ports.COMPOSE_BALANCER),
-        status_listen=str(ports.COMPOSE_NGINX_STATUS),
-        status_allow=PRIVATE_NETWORKS,
         servers=(f"{fqdn(f'{SERVICE}.{NAMESPACE}')}:{ports.COMPOSE_REPLICA} resolve",),
-        access_log="/dev/stdout",
-        error_log="/dev/stderr",
         resolver=f"resolver {fqdn(DNS_SERVICE)} valid=10s ipv6=off;",
     )
 
