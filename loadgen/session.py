@@ -15,6 +15,7 @@ timeouts reveal it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -334,10 +335,13 @@ class StreamSession:
 
     async def _send_plan(self, connection: _Connection, clock: LiveClock) -> None:
         for chunk in self._feed:
-            if connection.server_done.is_set():
-                self._feed = chain((chunk,), self._feed)  # not sent: a reconnect may still send it
+            try:
+                sent = await self._send_on_time(connection, clock, chunk.data, chunk.end_s)
+            except ConnectionClosed:
+                sent = False
+            if not sent:
+                self._feed = chain((chunk,), self._feed)  # a reconnect may still send it
                 return
-            await self._send_on_time(connection, clock, chunk.data, chunk.end_s)
             self._sent_until_s = chunk.end_s
             self.result.audio_sent_s = chunk.end_s - self.result.audio_lost_s
         connection.in_tail = True
@@ -346,29 +350,33 @@ class StreamSession:
         """Real-time silence until no transcript change for `settle_s` (at most `max_tail_s`)."""
         quiet = silence(self.settings.chunk_s).data.cast("B")
         speech_end = self.plan.duration_s
-        while (
-            not connection.server_done.is_set()
-            and self._tail_position_s - speech_end < self.settings.max_tail_s
-        ):
+        while self._tail_position_s - speech_end < self.settings.max_tail_s:
             last_activity = max(tracker.last_change_at or 0.0, clock.due(speech_end))
             if self.now() - last_activity >= self.settings.settle_s:
                 break
             position = self._tail_position_s + self.settings.chunk_s
-            await self._send_on_time(connection, clock, quiet, position)
+            if not await self._send_on_time(connection, clock, quiet, position):
+                return
             self._tail_position_s = position
             self.result.tail_sent_s = position - speech_end
 
     async def _send_on_time(
         self, connection: _Connection, clock: LiveClock, data: memoryview, end_s: float
-    ) -> None:
+    ) -> bool:
+        """Send `data` when it is due; False (not sent) when the server ended the stream meanwhile."""
         delay = clock.due(end_s) - self.now()
         if delay > 0:
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await connection.server_done.wait()
+        if connection.server_done.is_set():
+            return False
         slip = clock.slip(self.now(), end_s)
         self.result.send_slips_s.append(slip)
         connection.observers.send_slip(slip)
         await connection.ws.send(data)
         self.result.chunks_sent += 1
+        return True
 
     async def _receive(self, connection: _Connection, tracker: TranscriptTracker) -> None:
         try:

@@ -1,7 +1,25 @@
 import pytest
 
-from loadgen.protocol import Segment
-from loadgen.sim_model import LagModel, SpokenUtterance, encode_segments, transcript
+from loadgen.protocol import (
+    MAX_MESSAGE_BYTES,
+    Disconnect,
+    Malformed,
+    Segment,
+    ServerError,
+    ServerWarning,
+    Unknown,
+    Wait,
+    decode,
+)
+from loadgen.sim_model import (
+    FAULT_MODES,
+    Fault,
+    LagModel,
+    SpokenUtterance,
+    encode_segments,
+    fault_message,
+    transcript,
+)
 
 
 def test_lag_is_flat_up_to_capacity_then_grows_per_stream():
@@ -32,3 +50,29 @@ def test_segments_message_has_string_times_like_upstream():
         "uid": "u",
         "segments": [{"start": "1.000", "end": "2.500", "text": " hi", "completed": True}],
     }
+
+
+@pytest.mark.parametrize(
+    ("kind", "event"),
+    [
+        ("bad_json", Malformed),
+        ("wrong_uid", Malformed),
+        ("unknown", Unknown),
+        ("warning", ServerWarning),
+        ("error", ServerError),
+        ("wait", Wait),
+        ("disconnect", Disconnect),
+        ("oversized", Unknown),
+    ],
+)
+def test_each_injected_message_is_the_hostile_case_it_names(kind, event):
+    decoded = decode(fault_message(kind, "u-1"), "u-1")
+    assert isinstance(decoded, event)
+    if kind in ("bad_json", "wrong_uid"):
+        assert decoded.kind == kind
+
+
+def test_the_oversized_message_is_above_the_clients_limit_and_every_mode_is_a_fault():
+    assert len(fault_message("oversized", "u").encode()) > MAX_MESSAGE_BYTES
+    assert FAULT_MODES["none"] == Fault()
+    assert all(mode == "none" or fault != Fault() for mode, fault in FAULT_MODES.items())

@@ -61,3 +61,17 @@ def test_an_instant_server_gives_zero_lag_never_negative(tracker):
         now = 100.0 + k * 0.25
         tracker.observe(now, [seg(0.0, k * 0.25, " a" * k, False)])
     assert tracker.transcript_lags == [pytest.approx(0.0)] * 4
+
+
+def test_a_reconnect_shifts_the_new_connection_and_keeps_the_transcript(tracker):
+    tracker.observe(101.5, [seg(0.0, 1.0, " One.", True), seg(1.0, 1.4, " Tw", False)])
+    # the connection drops; the next one starts streaming the plan at 3.0 s (stream time 0 there)
+    tracker.new_connection(3.0)
+    tracker.observe(104.6, [seg(0.0, 1.0, " Three", False)])
+    assert tracker.frontier_s == pytest.approx(4.0)
+    assert tracker.transcript_lags[-1] == pytest.approx(0.6)  # against the original clock (t0 = 100)
+    tracker.observe(105.5, [seg(0.0, 1.5, " Three.", True)])
+    assert tracker.finalization_lags[-1] == pytest.approx(1.0)
+    # the partial of the dropped connection stays as its last word; it was never finalized
+    assert tracker.hypothesis() == "One. Tw Three."
+    assert tracker.unfinalized_segments == 1
