@@ -1,0 +1,1 @@
+"""Benchmarks (never part of CI's pass/fail): `make bench` or `python -m bench.run_all`."""

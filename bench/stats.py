@@ -1,0 +1,48 @@
+"""Pure arithmetic of the benchmarks: steady-state slips, quantiles, memory per stream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from loadgen.session_result import SessionResult
+
+SETTLE_S = 1.0  # after the last client got SERVER_READY, before slips count as steady state
+
+
+def steady_slips(t0s: np.ndarray, pairs: np.ndarray, settle_s: float = SETTLE_S) -> np.ndarray:
+    """Slips of sends due after every client was streaming (`pairs` rows: due time, slip)."""
+    if not len(t0s) or not len(pairs):
+        return np.empty(0)
+    return pairs[pairs[:, 0] >= t0s.max() + settle_s, 1]
+
+
+def session_slips(results: Sequence[SessionResult], chunk_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(t0s, (due, slip) pairs) of the load generator's sessions, on the wall clock of `started_at`.
+
+    Due times assume uniform chunks (a file boundary shortens one chunk), which is close enough to tell
+    steady state from the connection ramp.
+    """
+    t0s, pairs = [], []
+    for r in results:
+        if r.server_ready_s is None:
+            continue
+        t0 = r.started_at + (r.connect_s or 0.0) + r.server_ready_s
+        t0s.append(t0)
+        dues = t0 + chunk_s * np.arange(1, len(r.send_slips_s) + 1)
+        pairs.append(np.column_stack([dues, r.send_slips_s]))
+    return np.array(t0s), (np.concatenate(pairs) if pairs else np.empty((0, 2)))
+
+
+def quantile_ms(values: np.ndarray, q: float) -> float | None:
+    """The q-quantile (0..100) in milliseconds; None without values."""
+    return float(np.percentile(values, q) * 1000) if len(values) else None
+
+
+def bytes_per_stream(points: Sequence[tuple[int, int]]) -> float | None:
+    """Slope of resident memory against concurrent streams (least squares); None below two points."""
+    if len({n for n, _ in points}) < 2:
+        return None
+    streams, rss = np.array(points, dtype=float).T
+    return float(np.polyfit(streams, rss, 1)[0])
