@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`.
-.PHONY: install demo test lint unit integration
+.PHONY: install demo test lint unit integration bench
 
 install:
 	./scripts/install.sh
@@ -20,3 +20,7 @@ integration:
 
 test: install lint
 	python3 -m pytest tests -q -ra
+
+# Benchmarks (docs/PERFORMANCE.md): about 13 minutes at most, pinned to cores 0 and 1; never part of CI.
+bench:
+	python3 -m bench.run_all

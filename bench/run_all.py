@@ -1,0 +1,73 @@
+"""`make bench`: every benchmark, one after the other, bounded (about 13 minutes at most), never in CI.
+
+Each benchmark runs as its own process under a time limit and writes its JSON (or, for the exporter,
+its table) under `--out` (default `runs/bench/<UTC time>/`); `docs/PERFORMANCE.md` says how to read them.
+Run it on an otherwise idle machine: the load average before and after is recorded next to the results.
+
+    python -m bench.run_all [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from bench.procs import REPO, load_average
+
+# (name, module and arguments, time limit in seconds)
+BENCHMARKS = (
+    ("streams_per_core", ["bench.streams_per_core", "--budget", "130", "--sink-check"], 600),
+    ("accuracy", ["bench.accuracy"], 90),
+    ("ws_send", ["bench.ws_send"], 60),
+    ("exporter_scrape", ["bench.exporter_scrape"], 60),
+)
+
+
+def run_bounded(command: list[str], log: IO[str], limit_s: float) -> int:
+    """Run `command` in its own process group; past `limit_s` the whole group is stopped (exit -1)."""
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        return process.wait(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.write(f"stopped after {limit_s} s\n")
+        return -1
+
+
+def main() -> int:
+    """Run every benchmark; the exit code is the number that failed to complete."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / time.strftime("%Y%m%dT%H%M%SZ",
+                                                                                            time.gmtime()))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"results in {args.out}; load average {load_average()}", flush=True)
+    failed = 0
+    for name, module, limit_s in BENCHMARKS:
+        command = [sys.executable, "-m", *module]
+        if name != "exporter_scrape":
+            command += ["--out", str(args.out / f"{name}.json")]
+        print(f"== {name} (at most {limit_s} s): {' '.join(command[1:])}", flush=True)
+        with open(args.out / f"{name}.txt", "w") as log:
+            code = run_bounded(command, log, limit_s)
+        print((args.out / f"{name}.txt").read_text(), flush=True)
+        failed += code != 0
+    print(f"load average after: {load_average()}")
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
