@@ -35,8 +35,8 @@ class System:
     wer: float = 0.05
 
     def lag_p95(self, clients: int) -> float:
-        """Flat, then steep past the knee."""
-        return self.base_lag_s + 0.01 * clients + max(0, clients - self.knee) ** 2 * 0.08
+        """Flat, then steep past the knee (a hockey stick: Kneedle's knee is the bend)."""
+        return self.base_lag_s + 0.01 * clients + max(0, clients - self.knee) * 0.4
 
     def throughput(self, clients: int) -> float:
         """USL throughput."""

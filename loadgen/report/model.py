@@ -149,10 +149,13 @@ def _ramp_verdict(capacity: Capacity, rows: Sequence[StepRow]) -> Verdict:
     if not rows:
         return Verdict(False, "no capacity: the run has no judged step")
     if capacity.max_clients is None:
-        why = "; ".join(capacity.failing_criteria) or capacity.reason
-        return Verdict(False, f"no capacity found: {capacity.reason} ({why})")
+        why = "; ".join(capacity.failing_criteria)
+        return Verdict(False, f"{capacity.reason} ({why})" if why else capacity.reason)
     if capacity.first_failing_clients is None:
-        return Verdict(True, f"max concurrent connections ≥ {capacity.max_clients}: every step passed")
+        return Verdict(
+            True,
+            f"max concurrent connections ≥ {capacity.max_clients}: no step failed (limit not reached)",
+        )
     why = "; ".join(capacity.failing_criteria) or "failed"
     return Verdict(
         True,

@@ -181,14 +181,16 @@ def share_plot(rows: Sequence[StepRow]) -> bytes | None:
     replicas = sorted({name for r in rows for name in r.replica_sessions})
     fig, ax = _figure()
     bottom = np.zeros(len(rows))
-    labels = [f"{r.clients}" for r in rows]
+    by_window = len({r.clients for r in rows}) < len(rows)  # a soak: one client count, many windows
+    labels = [f"#{r.index}" if by_window else str(r.clients) for r in rows]
     for name in replicas:
         share = np.array(
             [100 * r.replica_sessions.get(name, 0) / sum(r.replica_sessions.values()) for r in rows]
         )
         ax.bar(labels, share, bottom=bottom, label=name)
         bottom += share
-    ax.set(xlabel="concurrent clients (step)", ylabel="% of sessions", title="Session share per replica")
+    xlabel = "window" if by_window else "concurrent clients (step)"
+    ax.set(xlabel=xlabel, ylabel="% of sessions", title="Session share per replica")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadgen.search import outcome
 from loadgen.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES
 
 LAG_CRITERION = "p95_transcript_lag"
@@ -61,13 +62,18 @@ def _pct(block: Any, key: str) -> float | None:
     return _num(block.get(key)) if isinstance(block, dict) else None
 
 
-def _ratios(outcomes: dict[str, Any]) -> tuple[int, float | None, float | None, float | None]:
+def _ratios(window: dict[str, Any]) -> tuple[int, float | None, float | None, float | None]:
+    """Sessions, success, error and refusal ratios; success is connection success (ready / attempts)
+    when the window counted connects, else the successful share of the sessions that ended."""
+    outcomes = window.get("sessions") or {}
     counts = {o: int(outcomes.get(o) or 0) for o in OUTCOMES}
     total = sum(counts.values())
     judged = total - counts[STOPPED]
+    attempts, ready = _num(window.get("connect_attempts")), _num(window.get("connects_ready"))
+    connects = ready / attempts if attempts and ready is not None else None
     if not judged:
-        return total, None, None, None
-    success = sum(counts[o] for o in SUCCESSES) / judged
+        return total, connects, None, None
+    success = connects if connects is not None else sum(counts[o] for o in SUCCESSES) / judged
     return total, success, (counts[ERROR] + counts[DROPPED]) / judged, counts[REFUSED] / judged
 
 
@@ -77,7 +83,7 @@ def step_row(record: dict[str, Any]) -> StepRow:
     verdict = record.get("verdict") or {}
     criteria = [c for c in verdict.get("criteria") or [] if isinstance(c, dict)]
     lag = window.get("transcript_lag")
-    sessions, success, errors, refusals = _ratios(window.get("sessions") or {})
+    sessions, success, errors, refusals = _ratios(window)
     replicas = window.get("replicas") or {}
     passed = verdict.get("passed")
     return StepRow(
@@ -116,22 +122,11 @@ def slo_of(records: Sequence[dict[str, Any]]) -> float | None:
 
 
 def find_capacity(rows: Sequence[StepRow]) -> Capacity:
-    """The largest passing client count below the first failing one (a count fails if any of its steps
-    failed); unjudged steps are ignored."""
+    """Capacity as the search defines it (`loadgen.search.outcome`), with the failing criteria of the first
+    failing step and any passing step above it; unjudged steps are ignored."""
     judged = sorted((r for r in rows if r.passed is not None), key=lambda r: (r.clients, r.index))
-    if not judged:
-        return Capacity(None, None, [], "no step was judged")
-    failing = [r for r in judged if not r.passed]
-    first_fail = failing[0] if failing else None
-    limit = first_fail.clients if first_fail else None
-    passing = {r.clients for r in judged if r.passed} - {r.clients for r in failing}
-    below = sorted(c for c in passing if limit is None or c < limit)
-    above = sorted(c for c in passing if limit is not None and c > limit)
-    criteria = first_fail.failed if first_fail else []
-    if not below:
-        return Capacity(None, limit, criteria, f"even the smallest step ({limit} clients) fails", above)
-    if first_fail is None:
-        reason = f"every step passed: at least {below[-1]} clients (no failing step bounds it)"
-    else:
-        reason = f"{below[-1]} clients passed, {limit} failed"
-    return Capacity(below[-1], limit, criteria, reason, above)
+    result = outcome([(r.clients, bool(r.passed)) for r in judged])
+    limit = result.first_failure
+    first = next((r for r in judged if r.passed is False and r.clients == limit), None)
+    above = sorted({r.clients for r in judged if r.passed and limit is not None and r.clients > limit})
+    return Capacity(result.capacity, limit, first.failed if first else [], result.reason, above)

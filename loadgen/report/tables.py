@@ -304,7 +304,7 @@ def sections(report: Report) -> list[Section]:
     resources = resources_table(report.rows or report.soak_rows, report.resources)
     if resources is not None:
         out.append(Section("Resources per step", [resources], plots=["cpu", "gpu", "share"]))
-    elif report.rows:
+    elif report.rows or report.soak_rows:
         out.append(
             Section(
                 "Balancer distribution", notes=["no Prometheus data: resources not shown"], plots=["share"]

@@ -8,12 +8,13 @@ N* = sqrt((1 - sigma) / kappa).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
 MIN_POINTS = 3  # three parameters need three distinct client counts
 LAMBDA, SIGMA, KAPPA = (
@@ -57,14 +58,16 @@ def fit_usl(clients: Sequence[float], throughput: Sequence[float]) -> UslFit | N
         return None
     lam0 = float(np.max(x[n == n.min()] / n.min())) or float(np.max(x / n))
     try:
-        params, _ = curve_fit(
-            usl_throughput,
-            n,
-            x,
-            p0=(lam0, 0.01, 0.001),
-            bounds=((1e-12, 0.0, 0.0), (np.inf, 1.0, np.inf)),
-            maxfev=20000,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)  # 3 points: no covariance, not needed
+            params, _ = curve_fit(
+                usl_throughput,
+                n,
+                x,
+                p0=(lam0, 0.01, 0.001),
+                bounds=((1e-12, 0.0, 0.0), (np.inf, 1.0, np.inf)),
+                maxfev=20000,
+            )
     except (RuntimeError, ValueError):
         return None
     lam, sigma, kappa = (float(p) for p in params)
