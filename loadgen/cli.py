@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from loadgen.commands import chaos, compare, prepare_audio, report, run, simulate
+from loadgen.commands import chaos, compare, prepare_audio, ramp, report, run, serve, simulate, soak
 from loadgen.commands.common import Parser
 from loadgen.errors import UserError
 
-COMMANDS = (run, prepare_audio, simulate, chaos, report, compare)
+COMMANDS = (run, prepare_audio, simulate, chaos, report, compare, serve, ramp, soak)
 
 
 def build_parser() -> argparse.ArgumentParser:

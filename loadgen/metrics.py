@@ -154,6 +154,14 @@ class LoadgenMetrics:
             "Sessions streaming now (SERVER_READY received, not ended)",
             registry=r,
         )
+        self.step = Gauge("loadgen_step", "Index of the ramp step being run (-1: none yet)", registry=r)
+        self.step.set(-1)
+        self.step_wer = Gauge(
+            "loadgen_step_wer_ratio",
+            "Corpus WER of the sessions that ended in the current measurement window (NaN: none yet)",
+            registry=r,
+        )
+        self.step_wer.set(float("nan"))
         self.reconnects = Counter(
             "loadgen_reconnects_total",
             "Reconnect attempts after a mid-stream drop, by result (ok: SERVER_READY again)",

@@ -1,7 +1,8 @@
 """The runner owns concurrency: how many clients, when they start, which audio each session streams.
 
-Measurement lives in `StreamSession`; the runner only schedules sessions and hands each finished
-`SessionResult` to the sinks (results file, metrics) as soon as it ends.
+Measurement lives in `StreamSession`; `SessionLauncher` runs one session of a client and hands its
+`SessionResult` to the sinks (results file, metrics, windows) as soon as it ends. `LoadRunner` (a fixed
+number of clients) and `loadgen.pool.ClientPool` (a target that changes) both launch sessions through it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass, field
 
 from loadgen.corpus import Corpus, Utterance
 from loadgen.metrics import LoadgenMetrics
-from loadgen.schedule import continuous_selection, start_offset, utterance_cycle
+from loadgen.schedule import continuous_selection, start_offset
 from loadgen.session import SessionSettings, StreamSession
-from loadgen.session_result import DROPPED, SessionResult
+from loadgen.session_result import STOPPED, SessionResult
 from loadgen.stream_audio import build_plan, silence
 
 PER_FILE, CONTINUOUS = "per-file", "continuous"
+INTERRUPTED_KIND = "interrupted"  # error_kind of a session the generator cancelled (task.cancel(msg) sets it)
 ResultSink = Callable[[SessionResult], None]
 
 
@@ -45,6 +47,74 @@ class RunRecord:
     results: list[SessionResult] = field(default_factory=list)
 
 
+def session_utterances(
+    corpus: Corpus, mode: str, client: int, seq: int, length_s: float | None, gap_s: float
+) -> list[Utterance]:
+    """What session `seq` of `client` streams: one file, or (continuous) files filling `length_s`."""
+    n = len(corpus.utterances)
+    if mode == CONTINUOUS:
+        durations = [u.duration_s for u in corpus.utterances]
+        indexes = continuous_selection(client + seq, durations, length_s, gap_s)
+        return [corpus.utterances[i] for i in indexes]
+    return [corpus.utterances[(client + seq) % n]]
+
+
+class SessionLauncher:
+    """Runs one session at a time for any client; counts streaming sessions; hands results to sinks."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        metrics: LoadgenMetrics,
+        sinks: Sequence[ResultSink] = (),
+        gap_s: float = 1.0,
+        on_ready: ResultSink = lambda _result: None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.sinks = list(sinks)
+        self.on_ready = on_ready
+        self._gap = silence(gap_s)
+        self.streams = 0
+        self.peak_streams = 0
+
+    async def run(self, client: int, seq: int, utterances: list[Utterance]) -> SessionResult:
+        """Stream `utterances` as one session; a cancelled session is recorded as stopped, then re-raised."""
+        result = SessionResult(
+            client=client,
+            seq=seq,
+            uid=str(uuid.uuid4()),
+            utterances=[u.name for u in utterances],
+            started_at=time.time(),
+        )
+        plan = build_plan([u.audio for u in utterances], self._gap)
+        session = StreamSession(
+            self.settings, plan, result, _reference(utterances), self.metrics, lambda: self._ready(result)
+        )
+        try:
+            await session.run()
+        except asyncio.CancelledError as exc:
+            kind = str(exc.args[0]) if exc.args and exc.args[0] else INTERRUPTED_KIND
+            result.fail(STOPPED, kind, "the load generator ended the session")
+            raise
+        finally:
+            if result.server_ready_s is not None:
+                self._count(-1)
+            self.metrics.session_finished(result)
+            for sink in self.sinks:
+                sink(result)
+        return result
+
+    def _ready(self, result: SessionResult) -> None:
+        self._count(+1)
+        self.on_ready(result)
+
+    def _count(self, delta: int) -> None:
+        self.streams += delta
+        self.peak_streams = max(self.peak_streams, self.streams)
+        self.metrics.active_clients.set(self.streams)
+
+
 class LoadRunner:
     """Runs `shape.num_clients` concurrent clients against one endpoint."""
 
@@ -56,14 +126,11 @@ class LoadRunner:
         metrics: LoadgenMetrics,
         sinks: Sequence[ResultSink] = (),
     ) -> None:
-        self.settings = settings
         self.metrics = metrics
         self.corpus = corpus
         self.shape = shape
-        self.sinks = sinks
-        self._gap = silence(shape.gap_s)
-        self._streams = 0
         self.record = RunRecord(started_at=time.time())
+        self.launcher = SessionLauncher(settings, metrics, [self.record.results.append, *sinks], shape.gap_s)
 
     async def run(self) -> RunRecord:
         """Run every client to its end; sessions already started always finish."""
@@ -75,57 +142,23 @@ class LoadRunner:
             await asyncio.gather(*clients)
         finally:
             self.record.ended_at = time.time()
+            self.record.peak_streams = self.launcher.peak_streams
         return self.record
 
     async def _client(self, client: int, start: float, deadline: float | None) -> None:
         await asyncio.sleep(
             max(0.0, start + start_offset(client, self.shape.connect_rate) - time.monotonic())
         )
-        if self.shape.mode == CONTINUOUS:
-            await self._session(client, 0, self._continuous_utterances(client))
+        shape, n = self.shape, len(self.corpus.utterances)
+        if shape.mode == CONTINUOUS:
+            utterances = session_utterances(self.corpus, CONTINUOUS, client, 0, shape.duration_s, shape.gap_s)
+            await self.launcher.run(client, 0, utterances)
             return
-        cycle = utterance_cycle(client, len(self.corpus.utterances))
         for seq in itertools.count():
-            if deadline is None and seq >= len(self.corpus.utterances):
+            if (deadline is None and seq >= n) or (deadline is not None and time.monotonic() >= deadline):
                 return
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            await self._session(client, seq, [self.corpus.utterances[next(cycle)]])
-
-    def _continuous_utterances(self, client: int) -> list[Utterance]:
-        durations = [u.duration_s for u in self.corpus.utterances]
-        indexes = continuous_selection(client, durations, self.shape.duration_s, self.shape.gap_s)
-        return [self.corpus.utterances[i] for i in indexes]
-
-    async def _session(self, client: int, seq: int, utterances: list[Utterance]) -> None:
-        result = SessionResult(
-            client=client,
-            seq=seq,
-            uid=str(uuid.uuid4()),
-            utterances=[u.name for u in utterances],
-            started_at=time.time(),
-        )
-        plan = build_plan([u.audio for u in utterances], self._gap)
-        reference = _reference(utterances)
-        session = StreamSession(self.settings, plan, result, reference, self.metrics, self._stream_started)
-        try:
-            await session.run()
-        except asyncio.CancelledError:
-            result.fail(DROPPED, "interrupted", "the load generator stopped mid-session")
-            raise
-        finally:
-            if result.server_ready_s is not None:
-                self._streams -= 1
-                self.metrics.active_clients.set(self._streams)
-            self.record.results.append(result)
-            self.metrics.session_finished(result)
-            for sink in self.sinks:
-                sink(result)
-
-    def _stream_started(self) -> None:
-        self._streams += 1
-        self.metrics.active_clients.set(self._streams)
-        self.record.peak_streams = max(self.record.peak_streams, self._streams)
+            utterances = session_utterances(self.corpus, PER_FILE, client, seq, None, 0.0)
+            await self.launcher.run(client, seq, utterances)
 
 
 def _reference(utterances: list[Utterance]) -> str | None:

@@ -52,10 +52,10 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--url", help="full ws:// or wss:// URL; overrides --host/--port")
 
 
-def add_audio_args(parser: argparse.ArgumentParser) -> None:
+def add_audio_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """The corpus and how it is cut into chunks."""
     audio = parser.add_argument_group("audio")
-    audio.add_argument("--audio-dir", type=Path, required=True, help="corpus directory")
+    audio.add_argument("--audio-dir", type=Path, required=required, help="corpus directory")
     audio.add_argument("--no-reference", action="store_true", help="latency only: audio without transcripts")
     audio.add_argument("--limit", type=positive_int, help="use only the first N files of the corpus")
     audio.add_argument(

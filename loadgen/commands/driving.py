@@ -1,0 +1,315 @@
+"""What `loadgen serve`, `loadgen ramp` and `loadgen soak` share: their flag groups, the driver they run
+against (an in-process pool or a `loadgen serve` through --control), the run directory and its manifest,
+interruption, and the report at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from loadgen.commands.common import (
+    add_audio_args,
+    add_metrics_args,
+    add_resilience_args,
+    add_stream_args,
+    add_target_args,
+    load_audio,
+    positive_float,
+    positive_int,
+    resolve_url,
+    serve_metrics,
+    session_settings,
+)
+from loadgen.control import ControlClient
+from loadgen.corpus import Corpus
+from loadgen.errors import UsageError, UserError
+from loadgen.event_loop import add_event_loop_arg
+from loadgen.event_loop import run as run_on_loop
+from loadgen.pool import PoolShape
+from loadgen.preflight import check_reachable
+from loadgen.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
+from loadgen.progress import LiveView
+from loadgen.ramp import Ramp, StepTiming
+from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
+from loadgen.runner import CONTINUOUS, PER_FILE
+from loadgen.service import Driver, LoadService, WindowedMetrics
+
+THRESHOLD_FLAGS = {
+    "slo": "slo_p95_lag_s",
+    "min_success": "min_connection_success",
+    "max_error_ratio": "max_error_ratio",
+    "max_refusals": "max_refusals",
+    "wer_tolerance": "wer_tolerance",
+    "max_send_slip": "max_send_slip_p99_s",
+}
+
+
+def add_pool_args(parser: argparse.ArgumentParser, default_mode: str) -> None:
+    """--mode/--connect-rate/--session-length/--gap: how the pool's clients stream."""
+    load = parser.add_argument_group("load")
+    load.add_argument(
+        "--mode",
+        choices=(PER_FILE, CONTINUOUS),
+        default=default_mode,
+        help=f"one session per file, or continuous sessions of --session-length (default {default_mode})",
+    )
+    load.add_argument(
+        "--connect-rate", type=positive_float, default=5.0, help="new clients per second at most (default 5)"
+    )
+    load.add_argument(
+        "--session-length",
+        type=positive_float,
+        default=300.0,
+        help="continuous mode: seconds of audio per session before the client reconnects (default 300)",
+    )
+    load.add_argument("--gap", type=float, default=1.0, help="continuous mode: silence between files (s)")
+    add_event_loop_arg(parser)
+
+
+def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio_required: bool) -> None:
+    """Everything an in-process client pool needs: target, audio, stream options, resilience, load."""
+    add_target_args(parser)
+    add_audio_args(parser, required=audio_required)
+    add_stream_args(parser)
+    add_resilience_args(parser)
+    add_pool_args(parser, default_mode)
+
+
+def add_verdict_args(parser: argparse.ArgumentParser) -> None:
+    """--profile/--config and one flag per threshold (each overrides the profile)."""
+    group = parser.add_argument_group("verdict (see docs/RAMP.md)")
+    group.add_argument(
+        "--profile", default=DEFAULT_PROFILE, help="threshold profile: default (SLO 0.5 s) or cpu (1.5 s)"
+    )
+    group.add_argument("--config", type=Path, help="a TOML file of more [profiles.NAME] tables")
+    group.add_argument("--slo", type=positive_float, help="p95 transcript lag limit in seconds")
+    group.add_argument("--min-success", type=float, help="connection success ratio at least (0..1)")
+    group.add_argument("--max-error-ratio", type=float, help="error ratio at most (0..1)")
+    group.add_argument("--max-refusals", type=int, help="refused sessions at most")
+    group.add_argument("--wer-tolerance", type=float, help="WER above the baseline allowed (0..1)")
+    group.add_argument("--max-send-slip", type=positive_float, help="send slip p99 at most (s)")
+    group.add_argument(
+        "--baseline-wer", type=float, help="the 1-client WER (default: the first step's measured WER)"
+    )
+
+
+def add_run_args(parser: argparse.ArgumentParser, kind: str) -> None:
+    """--control, --run-dir, --prometheus-url, --replicas, --warmup, --ramp-timeout, metrics."""
+    group = parser.add_argument_group("run")
+    group.add_argument(
+        "--control",
+        metavar="URL",
+        help="drive a running `loadgen serve` at this control URL (e.g. http://127.0.0.1:9095) instead of "
+        "running the clients in this process",
+    )
+    group.add_argument("--run-dir", type=Path, help=f"where to write the run (default runs/{kind}-TIMESTAMP)")
+    group.add_argument("--prometheus-url", help="Prometheus of the stack, for resources in the report")
+    group.add_argument("--replicas", type=positive_int, help="replicas behind the balancer (for the report)")
+    group.add_argument(
+        "--warmup", type=float, default=10.0, help="seconds after the target is reached, not judged (10)"
+    )
+    group.add_argument(
+        "--ramp-timeout",
+        type=positive_float,
+        default=60.0,
+        help="seconds beyond the connect schedule to wait for every client to stream (default 60)",
+    )
+    group.add_argument("--no-live", action="store_true", help="no live view: one line per judged step")
+    add_metrics_args(parser)
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    """The chosen profile with the threshold flags applied."""
+    overrides = {key: getattr(args, flag) for flag, key in THRESHOLD_FLAGS.items()}
+    return select_profile(load_profiles(args.config), args.profile, overrides)
+
+
+def pool_shape(args: argparse.Namespace) -> PoolShape:
+    """PoolShape from the load flags."""
+    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap)
+
+
+@dataclass
+class Drive:
+    """One ramp or soak: what it runs against, where it writes, what it found."""
+
+    args: argparse.Namespace
+    kind: str
+    schedule: dict[str, Any]
+    timing: StepTiming
+    profile: Profile
+    run_dir: RunDir
+    manifest: dict[str, Any] = field(default_factory=dict)
+    ramp: Ramp | None = None
+    interrupted: bool = False
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """Every judged step (kept when interrupted)."""
+        return self.ramp.steps if self.ramp else []
+
+
+def prepare(args: argparse.Namespace, kind: str, schedule: dict[str, Any], hold_s: float) -> Drive:
+    """Validate the flags and create the run directory (nothing connects yet)."""
+    if not args.control and args.audio_dir is None:
+        raise UsageError("--audio-dir is required (unless --control drives a running `loadgen serve`)")
+    if args.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {args.warmup}")
+    timing = StepTiming(args.warmup, hold_s, args.ramp_timeout, args.connect_rate)
+    profile = profile_from_args(args)
+    path = args.run_dir or Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Drive(args, kind, schedule, timing, profile, RunDir(path).create())
+
+
+def execute(drive: Drive, console: Console, body: Callable[[Ramp], Awaitable[object]]) -> None:
+    """Run `body` against the driver; run.json is written at the start and the end, whatever happens."""
+    args = drive.args
+    parts = None if args.control else _local_parts(args, console)
+    steps_file = drive.run_dir.writer(STEPS)
+    try:
+        with LiveView(console, drive.timing, live=not args.no_live) as listener:
+            run_on_loop(_main(drive, parts, steps_file, listener, body), args.event_loop)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        drive.interrupted = True
+    finally:
+        steps_file.close()
+        if drive.manifest:
+            drive.manifest["status"] = INTERRUPTED if drive.interrupted else COMPLETE
+            drive.manifest["ended_at"] = round(time.time(), 3)
+            drive.run_dir.write_manifest(drive.manifest)
+
+
+@dataclass(frozen=True)
+class _LocalParts:
+    url: str
+    corpus: Corpus
+    args: argparse.Namespace
+
+
+def _local_parts(args: argparse.Namespace, console: Console) -> _LocalParts:
+    url = resolve_url(args)
+    session_settings(args, url)  # validates the stream flags before anything starts
+    corpus = load_audio(args, console)
+    check_reachable(url)
+    return _LocalParts(url, corpus, args)
+
+
+async def _main(
+    drive: Drive,
+    parts: _LocalParts | None,
+    steps_file: Any,
+    listener: Callable[..., None],
+    body: Callable[[Ramp], Awaitable[object]],
+) -> None:
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    args = drive.args
+    driver_cm = _control(args.control, drive.run_dir) if parts is None else _in_process(parts, drive.run_dir)
+    async with driver_cm as driver:
+        status = await driver.status()
+        drive.manifest = _manifest(drive, status)
+        drive.run_dir.write_manifest(drive.manifest)
+        drive.ramp = Ramp(
+            driver, drive.timing, drive.profile.thresholds, steps_file, args.baseline_wer, listener
+        )
+        if drive.schedule.get("kind") == "steps":
+            drive.ramp.state.planned_steps = list(drive.schedule["steps"])
+        await body(drive.ramp)
+
+
+@asynccontextmanager
+async def _in_process(parts: _LocalParts, run_dir: RunDir) -> AsyncIterator[Driver]:
+    args = parts.args
+    metrics = WindowedMetrics()
+    serve_metrics(metrics, args)
+    sessions = run_dir.writer(SESSIONS)
+    settings = session_settings(args, parts.url)
+    try:
+        async with LoadService(
+            settings, parts.corpus, pool_shape(args), metrics, [sessions.write]
+        ) as service:
+            yield service
+    finally:
+        sessions.close()
+
+
+@asynccontextmanager
+async def _control(url: str, run_dir: RunDir) -> AsyncIterator[Driver]:
+    async with ControlClient(url) as client:
+        await client.status()  # unreachable: exit 4 before anything else
+        try:
+            await client.record_to(run_dir.path.resolve())
+        except UsageError as exc:
+            print(f"warning: the generator cannot write this run's sessions.jsonl ({exc})", file=sys.stderr)
+        try:
+            yield client
+        finally:
+            await client.set_target(0)
+            await client.record_to(None)
+
+
+def _version() -> str | None:
+    try:
+        return metadata.version("whisperlive-capacity")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _manifest(drive: Drive, status: dict[str, Any]) -> dict[str, Any]:
+    args = drive.args
+    return {
+        "kind": drive.kind,
+        "status": RUNNING,
+        "started_at": round(time.time(), 3),
+        "ended_at": None,
+        "url": status["url"],
+        "command": sys.argv,
+        "profile": drive.profile.to_json_dict(),
+        "schedule": {**drive.schedule, **drive.timing.to_json_dict()},
+        "corpus": status["corpus"],
+        "prometheus_url": args.prometheus_url,
+        "replicas": args.replicas,
+        "shard": {"index": 0, "count": 1},
+        "loadgen_version": _version(),
+        "control": args.control,
+        "mode": status["mode"],
+    }
+
+
+def finish(drive: Drive, console: Console, outcome: dict[str, Any]) -> None:
+    """Record the outcome in run.json and write the report (when `loadgen.report` is there)."""
+    if drive.manifest:
+        drive.manifest["outcome"] = outcome
+        drive.run_dir.write_manifest(drive.manifest)
+    path = _report(drive, console)
+    console.print(f"report: {path}" if path else f"run directory: {drive.run_dir.path}", highlight=False)
+
+
+def _report(drive: Drive, console: Console) -> Path | None:
+    try:
+        module = importlib.import_module("loadgen.report")
+    except ModuleNotFoundError as exc:
+        if exc.name != "loadgen.report":
+            raise
+        return None
+    write_report = getattr(module, "write_report", None)
+    if write_report is None:
+        return None
+    try:
+        return Path(write_report(drive.run_dir.path, drive.args.prometheus_url))
+    except UserError as exc:
+        console.print(f"[yellow]report not written[/]: {exc}", highlight=False)
+        return None

@@ -1,0 +1,55 @@
+"""`loadgen soak`: hold a fixed client count for a long time, judged in consecutive windows."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from loadgen.commands.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SESSIONS_FAILED,
+    positive_float,
+    positive_int,
+)
+from loadgen.commands.driving import (
+    add_generator_args,
+    add_run_args,
+    add_verdict_args,
+    execute,
+    finish,
+    prepare,
+)
+from loadgen.progress import verdict_table
+from loadgen.runner import CONTINUOUS
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `soak` parser."""
+    soak = commands.add_parser("soak", help="hold N clients for a long time, judged window by window")
+    hold = soak.add_argument_group("soak")
+    hold.add_argument("--clients", type=positive_int, required=True, help="clients to hold")
+    hold.add_argument("--duration", type=positive_float, required=True, help="seconds to measure in total")
+    hold.add_argument(
+        "--window", type=positive_float, default=300.0, help="seconds per judged window (default 300)"
+    )
+    add_generator_args(soak, CONTINUOUS, audio_required=False)
+    add_verdict_args(soak)
+    add_run_args(soak, "soak")
+    soak.set_defaults(handler=command_soak)
+
+
+def command_soak(args: argparse.Namespace, console: Console) -> int:
+    """Exit 0 when every window passed, 1 when one failed, 130 when interrupted."""
+    schedule = {"kind": "soak", "clients": args.clients, "duration_s": args.duration, "window_s": args.window}
+    drive = prepare(args, "soak", schedule, args.window)
+    execute(drive, console, lambda ramp: ramp.soak(args.clients, args.duration, args.window))
+    failed = [s["index"] for s in drive.steps if not s["verdict"]["passed"]]
+    judged = len(drive.steps)
+    reason = f"{judged - len(failed)}/{judged} windows passed" + (f" (failed: {failed})" if failed else "")
+    console.print(verdict_table(drive.steps, args.clients if judged and not failed else None, reason))
+    finish(drive, console, {"windows": judged, "failed_windows": failed, "reason": reason})
+    if drive.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if judged and not failed else EXIT_SESSIONS_FAILED

@@ -1,0 +1,76 @@
+"""The measurement window: samples after its start only, sessions ended in it, active clients over time."""
+
+import pytest
+
+from loadgen.kpi import WordErrors
+from loadgen.session_result import SessionResult
+from loadgen.window import Window
+
+
+def _session(outcome="ok", errors=(1, 10), ready=True, audio=4.0) -> SessionResult:
+    r = SessionResult(client=0, seq=0, uid="u", utterances=["a"], started_at=0.0, replica="r1")
+    if outcome != "ok":
+        r.fail(outcome, "wait" if outcome == "refused" else "closed_mid_stream", "x")
+    r.server_ready_s = 0.01 if ready else None
+    r.word_errors = WordErrors(errors[0], 0, 0, errors[1])
+    r.audio_sent_s = audio
+    return r
+
+
+def test_samples_before_the_start_are_ignored():
+    w = Window(started_at=100.0)
+    w.sample("transcript_lag", 99.9, 5.0)  # a late delivery of the previous step
+    for i, lag in enumerate((0.1, 0.2, 0.3, 0.4)):
+        w.sample("transcript_lag", 100.0 + i, lag)
+    snap = w.snapshot(110.0)
+    assert snap["transcript_lag"]["count"] == 4
+    assert snap["transcript_lag"]["max"] == pytest.approx(0.4)
+    assert snap["finalization_lag"] is None and snap["send_slip"] is None
+
+
+def test_sessions_ended_in_the_window_give_outcomes_and_corpus_wer():
+    w = Window(started_at=0.0)
+    w.session_ended(1.0, _session(errors=(1, 10)))
+    w.session_ended(2.0, _session(errors=(3, 30)))
+    w.session_ended(3.0, _session(outcome="dropped", errors=(30, 30)))  # failed: not in the WER
+    snap = w.snapshot(10.0)
+    assert snap["sessions"]["ok"] == 2 and snap["sessions"]["dropped"] == 1
+    assert snap["wer"] == pytest.approx(4 / 40)
+    assert (snap["word_errors"], snap["reference_words"]) == (4, 40)
+    assert snap["error_kinds"] == {"closed_mid_stream": 1}
+    assert snap["audio_sent_s"] == pytest.approx(12.0)
+    assert w.wer() == pytest.approx(0.1)
+
+
+def test_no_session_means_no_wer():
+    snap = Window(started_at=0.0).snapshot(5.0)
+    assert snap["wer"] is None and snap["transcript_lag"] is None and snap["connect_attempts"] == 0
+
+
+def test_active_clients_min_max_and_time_weighted_average():
+    w = Window(started_at=0.0, active=2)
+    w.streams(5.0, 4)  # 2 for 5 s, then 4 for 5 s
+    snap = w.snapshot(10.0)
+    assert snap["active_clients"] == {"min": 2, "max": 4, "avg": 3.0}
+
+
+def test_connections_count_from_the_step_start_and_failures_count_as_attempts():
+    w = Window(started_at=10.0, connects_from=5.0)
+    w.connected(4.0, "r1")  # before the step: ignored
+    w.connected(6.0, "r1")  # during the ramp: counts
+    w.connected(11.0, "r2")
+    w.connect_failed(12.0)
+    snap = w.snapshot(20.0)
+    assert (snap["connect_attempts"], snap["connects_ready"]) == (3, 2)
+    assert snap["replicas"]["r1"]["sessions"] == 1 and snap["replicas"]["r2"]["sessions"] == 1
+
+
+def test_throughput_is_transcribed_audio_per_second_by_replica():
+    w = Window(started_at=0.0)
+    w.transcribed(1.0, "r1", 6.0)
+    w.transcribed(2.0, "r2", 4.0)
+    w.transcribed(-1.0, "r2", 100.0)  # before the start
+    snap = w.snapshot(5.0)
+    assert snap["transcribed_audio_s"] == pytest.approx(10.0)
+    assert snap["throughput"] == pytest.approx(2.0)
+    assert snap["replicas"]["r2"]["transcribed_audio_s"] == pytest.approx(4.0)
