@@ -273,6 +273,13 @@ def test_autoscaling_uses_the_metric_whisperlive_exports():
     assert hpa["spec"]["scaleTargetRef"]["name"] == "whisperlive"
     assert "replicas" not in find(rendered("overlays/gpu"), "Deployment", "whisperlive")["spec"]  # the HPA's
     assert not [o for o in rendered("overlays/cpu-dev") if o["kind"] == "HorizontalPodAutoscaler"]
+    args = container(rendered("overlays/gpu"), "Deployment", "whisperlive", "whisperlive")["args"]
+    max_clients = int(args[args.index("--max-clients") + 1])
+    target = float(hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"])
+    assert 0.5 * max_clients <= target < max_clients  # a replica is added before new streams get WAIT
+    keda = yaml.safe_load((K8S / "components" / "keda" / "scaledobject.yaml").read_text())
+    assert float(keda["spec"]["triggers"][0]["metadata"]["threshold"]) == target
+    assert f'namespace="{k8s.NAMESPACE}"' in keda["spec"]["triggers"][0]["metadata"]["query"]
 
 
 def test_the_ramp_job_shards_one_explicit_schedule_over_its_indexed_pods():
