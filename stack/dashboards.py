@@ -13,11 +13,17 @@ from pathlib import Path
 from grafana_foundation_sdk.builders import common, dashboard, prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import GraphTresholdsStyleMode
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    DynamicConfigValue,
+    Threshold,
+    ThresholdsMode,
+)
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")  # grafana/provisioning/datasources
 SLO_SECONDS = 0.5  # the p95 transcript lag SLO of prometheus/rules/recording.yml
 DASHBOARD_DIR = Path("grafana/dashboards")
+REF_IDS = "ABCDEFGH"
 
 
 def _quantile(q: float, metric: str, by: str = "") -> str:
@@ -26,14 +32,36 @@ def _quantile(q: float, metric: str, by: str = "") -> str:
 
 
 @dataclass(frozen=True)
+class RightAxis:
+    """Queries drawn against a second y axis on the right, with their own unit (no threshold line)."""
+
+    unit: str
+    label: str
+    queries: tuple[tuple[str, str], ...]
+    left_label: str  # the left axis' label, now that there are two
+
+    def properties(self) -> list[DynamicConfigValue]:
+        """The field overrides that move a query's series to this axis."""
+        return [
+            DynamicConfigValue(id_val="unit", value=self.unit),
+            DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+            DynamicConfigValue(id_val="custom.axisLabel", value=self.label),
+            DynamicConfigValue(id_val="custom.thresholdsStyle", value={"mode": "off"}),
+        ]
+
+
+@dataclass(frozen=True)
 class PanelSpec:
-    """One time-series panel: title, unit, description and its (expr, legend) queries."""
+    """One time-series panel: title, unit, description and its (expr, legend) queries; optionally more
+    queries on a right axis, so that different quantities share one time axis."""
 
     title: str
     unit: str
     description: str
     queries: tuple[tuple[str, str], ...]
     slo_line: bool = False
+    right: RightAxis | None = None
+    wide: bool = False
 
     def build(self) -> timeseries.Panel:
         """The SDK panel."""
@@ -43,11 +71,16 @@ class PanelSpec:
             .unit(self.unit)
             .description(self.description)
             .datasource(DATASOURCE)
-            .height(8)
-            .span(12)
+            .height(10 if self.wide else 8)
+            .span(24 if self.wide else 12)
         )
-        for ref, (expr, legend) in zip("ABCDEFGH", self.queries, strict=False):
+        right = self.right.queries if self.right else ()
+        for ref, (expr, legend) in zip(REF_IDS, self.queries + right, strict=False):
             panel = panel.with_target(prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref))
+        if self.right:
+            panel = panel.axis_label(self.right.left_label)
+            for ref in REF_IDS[len(self.queries) : len(self.queries) + len(right)]:
+                panel = panel.override_by_query(ref, self.right.properties())
         if self.slo_line:
             steps = [Threshold(color="green", value=None), Threshold(color="red", value=SLO_SECONDS)]
             panel = panel.thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
@@ -57,6 +90,7 @@ class PanelSpec:
 
 
 LAG = "loadgen_transcript_lag_seconds"
+STEP_ANNOTATION = "sum(changes(loadgen_step[$__rate_interval])) > 0"  # a ramp moved to its next step
 SESSIONS = "sum(rate(loadgen_sessions_total[$__rate_interval]))"
 
 
@@ -66,31 +100,33 @@ def _outcome_share(selector: str) -> str:
 
 CAPACITY = (
     PanelSpec(
-        "Transcript lag vs clients",
+        "Transcript lag vs clients and throughput",
         "s",
-        "p50/p95/p99 transcript lag (seconds after the audio existed) with the SLO line; compare with the "
-        "client count below: the knee is where lag leaves the line as clients step up.",
+        "The capacity knee on one time axis. Left: p50/p95/p99 transcript lag (seconds after the audio "
+        "existed) and the SLO line. Right: clients the generators aim for and have streaming, and audio "
+        "seconds streamed and transcribed per second (real-time streams carried). The knee is the step "
+        "after which p95 leaves the SLO line and transcribed falls behind streamed.",
         (
-            (_quantile(0.5, LAG), "p50"),
-            (_quantile(0.95, LAG), "p95"),
-            (_quantile(0.99, LAG), "p99"),
+            (_quantile(0.5, LAG), "p50 lag"),
+            (_quantile(0.95, LAG), "p95 lag"),
+            (_quantile(0.99, LAG), "p99 lag"),
         ),
         slo_line=True,
-    ),
-    PanelSpec(
-        "Clients",
-        "short",
-        "Clients the load generator aims for, and sessions streaming now (summed over generators).",
-        (
-            ("sum(max_over_time(loadgen_target_clients[$__rate_interval]))", "target"),
-            ("sum(max_over_time(loadgen_active_clients[$__rate_interval]))", "active"),
+        right=RightAxis(
+            "short",
+            "clients, streams",
+            (
+                ("sum(max_over_time(loadgen_target_clients[$__rate_interval]))", "target clients"),
+                ("sum(max_over_time(loadgen_active_clients[$__rate_interval]))", "active clients"),
+                ("sum(rate(loadgen_audio_sent_seconds_total[$__rate_interval]))", "streamed audio s/s"),
+                (
+                    "sum(rate(loadgen_transcribed_audio_seconds_total[$__rate_interval]))",
+                    "transcribed audio s/s",
+                ),
+            ),
+            left_label="transcript lag",
         ),
-    ),
-    PanelSpec(
-        "Audio throughput",
-        "short",
-        "Seconds of audio streamed per second: the number of real-time streams the deployment carries.",
-        (("sum(rate(loadgen_audio_sent_seconds_total[$__rate_interval]))", "streams"),),
+        wide=True,
     ),
     PanelSpec(
         "Finalization lag",
@@ -223,7 +259,7 @@ def _dashboard(uid: str, title: str, description: str, panels: tuple[PanelSpec, 
         .datasource(DATASOURCE)
         .enable(True)
         .icon_color("orange")
-        .expr("changes(sum(loadgen_target_clients)[$__rate_interval:]) > 0")
+        .expr(STEP_ANNOTATION)
     )
     board = (
         dashboard.Dashboard(title)
@@ -256,7 +292,12 @@ def _to_json(board: dashboard.Dashboard) -> str:
     return json.dumps(board.build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
 
 
-def panel_queries(board_json: str) -> list[tuple[str, str]]:
-    """(panel title, expr) of every query of a rendered dashboard."""
+def panel_queries(board_json: str) -> list[tuple[str, str, str]]:
+    """(panel title, legend, expr) of every query of a rendered dashboard."""
     board = json.loads(board_json)
-    return [(p["title"], t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
+    return [(p["title"], t["legendFormat"], t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
+
+
+def annotation_queries(board_json: str) -> list[tuple[str, str, str]]:
+    """(annotation name, "annotation", expr) of every annotation of a rendered dashboard."""
+    return [(a["name"], "annotation", a["expr"]) for a in json.loads(board_json)["annotations"]["list"]]

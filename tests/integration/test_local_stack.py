@@ -1,4 +1,5 @@
-"""The local scaled stack on real parts: 3 tiny.en replicas behind Debian's nginx, scraped by Prometheus.
+"""The local scaled stack on real parts: 3 tiny.en replicas behind Debian's nginx, scraped by Prometheus,
+alerts to Alertmanager; and the same stack with the simulator backend, through the CLI.
 
 The tests share the session's stack (`local_stack`); the last one stops it and checks that nothing of it
 is left. Everything listens on 127.0.0.1.
@@ -126,9 +127,48 @@ def test_status_reports_every_process_running_and_listening(local_stack):
         "whisperlive-3",
         "nginx",
         "exporters",
+        "alertmanager",
         "prometheus",
     ]
     assert all(" running " in line and line.endswith(" listening") for line in lines)
+
+
+def test_prometheus_sends_alerts_to_the_stacks_alertmanager(local_stack):
+    deadline = time.monotonic() + 30
+    while not (found := prometheus_get(local_stack, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]):
+        assert time.monotonic() < deadline, "Prometheus found no Alertmanager within 30 s"
+        time.sleep(1)
+    assert [a["url"] for a in found] == [f"{local_stack.alertmanager_url}/api/v2/alerts"]
+    with urllib.request.urlopen(f"{local_stack.alertmanager_url}/api/v2/status", timeout=5) as response:
+        status = json.loads(response.read())
+    assert status["cluster"]["status"] == "disabled"  # no gossip port on 0.0.0.0
+
+
+def test_the_simulator_backend_runs_the_same_stack_without_a_model(tmp_path, generated_corpus):
+    run_dir = str(tmp_path / "sim")
+    base = free_base_port(2)
+    up = run_cli(
+        *("up", "--backend", "simulator", "--replicas", "2", "--base-port", str(base), "--run-dir", run_dir),
+        *("--audio-dir", str(generated_corpus), "--capacity", "1", "--base-lag", "0.1"),
+        timeout_s=60,
+    )
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = json.loads((tmp_path / "sim" / "stack.json").read_text())
+        assert state["backend"] == "simulator"
+        command = state["processes"]["whisperlive-1"]["cmdline"]
+        assert command[1:4] == ["-m", "loadgen", "simulate"]
+        assert command[command.index("--base-lag") + 1] == "0.1" and "--capacity" in command
+        ready = subprocess.run(
+            [sys.executable, "-m", "whisperlive", "ready", "--url", state["balancer_url"], "--timeout", "10"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert ready.returncode == 0, ready.stdout + ready.stderr  # through nginx, as with WhisperLive
+    finally:
+        down = run_cli("down", "--run-dir", run_dir)
+    assert "down: 6 process(es) stopped" in down.stdout, down.stdout + down.stderr
 
 
 def test_the_cli_refuses_ports_in_use_and_manages_its_own_stack(local_stack, tmp_path):
@@ -146,9 +186,9 @@ def test_the_cli_refuses_ports_in_use_and_manages_its_own_stack(local_stack, tmp
     assert up.returncode == 0, up.stdout + up.stderr
     assert run_cli("status", "--run-dir", run_dir).returncode == 0
     down = run_cli("down", "--run-dir", run_dir)
-    assert down.returncode == 0 and "down: 4 process(es) stopped" in down.stdout, down.stdout + down.stderr
+    assert down.returncode == 0 and "down: 5 process(es) stopped" in down.stdout, down.stdout + down.stderr
     status = run_cli("status", "--run-dir", run_dir)
-    assert status.returncode == 1 and status.stdout.count(" dead ") == 4
+    assert status.returncode == 1 and status.stdout.count(" dead ") == 5
 
 
 def test_down_stops_every_process_and_frees_every_port(local_stack):
@@ -158,7 +198,15 @@ def test_down_stops_every_process_and_frees_every_port(local_stack):
 
     stopped = local_stack.down()
 
-    assert stopped == ["prometheus", "exporters", "nginx", "whisperlive-3", "whisperlive-2", "whisperlive-1"]
+    assert stopped == [
+        "prometheus",
+        "alertmanager",
+        "exporters",
+        "nginx",
+        "whisperlive-3",
+        "whisperlive-2",
+        "whisperlive-1",
+    ]
     assert not [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not [port for port in ports if procs.listening(local_stack.host, port)]
     assert not list((local_stack.run_dir / "pids").iterdir())

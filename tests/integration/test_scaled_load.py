@@ -16,7 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen.results_file import read_results
-from stack.dashboards import dashboards, panel_queries
+from stack.dashboards import annotation_queries, dashboards, panel_queries
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -33,9 +33,14 @@ def exporter_samples(local_stack) -> dict[tuple[str, str], float]:
     }
 
 
-# No GPU here: the DCGM panels have no series to show (the exporter's GPU collector is tested with an NVML
-# double in tests/unit/test_exporter_gpu.py).
-EXEMPT_PANELS = {"GPU utilisation", "GPU memory used"}
+# What cannot have data in this run, and why. The GPU collector is tested with an NVML double in
+# tests/unit/test_exporter_gpu.py; the step annotation with the ramp that sets loadgen_step.
+NO_GPU = "no GPU here: no DCGM series"
+EXEMPT = {
+    "GPU utilisation": NO_GPU,
+    "GPU memory used": NO_GPU,
+    "Load steps": "annotation: loadgen_step changes only while a ramp steps; `loadgen run` holds one load",
+}
 RATE_INTERVAL = "30s"  # what Grafana's $__rate_interval is for a 5 s scrape interval at this zoom
 
 
@@ -51,16 +56,21 @@ def prometheus_query(local_stack, expr: str, at: float | None = None) -> list[di
 def assert_every_panel_and_rule_has_data(local_stack, at: float) -> None:
     """Grafana's server cannot run here: evaluate every panel query and recording rule instead."""
     queries = [
-        (f"{path.stem}: {title}", expr.replace("$__rate_interval", RATE_INTERVAL))
+        (f"{path.stem}: {title} / {legend}", expr.replace("$__rate_interval", RATE_INTERVAL))
         for path, text in dashboards().items()
-        for title, expr in panel_queries(text)
-        if title not in EXEMPT_PANELS
+        for title, legend, expr in panel_queries(text) + annotation_queries(text)
+        if title not in EXEMPT
     ]
     rules = yaml.safe_load((REPO / "prometheus/rules/recording.yml").read_text())["groups"]
     queries += [(f"rule {r['record']}", r["record"]) for g in rules for r in g["rules"]]
-    empty = [name for name, expr in queries if not prometheus_query(local_stack, expr, at)]
-    exempt = sorted(EXEMPT_PANELS)
-    print(f"{len(queries)} panel queries and recording rules evaluated; exempt (no GPU): {exempt}")
+    results = [(name, prometheus_query(local_stack, expr, at)) for name, expr in queries]
+    for name, result in results:
+        values = ", ".join(f"{float(r['value'][1]):.3g}" for r in result[:4]) or "NO DATA"
+        print(f"{name:<80} {len(result):>2} series  {values}")
+    print(f"{len(queries)} panel queries and recording rules evaluated; exempt:")
+    for name, reason in EXEMPT.items():
+        print(f"  {name}: {reason}")
+    empty = [name for name, result in results if not result]
     assert not empty, f"no data for: {empty}"
 
 

@@ -39,3 +39,29 @@ def test_the_lag_panels_draw_the_slo_line():
         steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
         assert steps[-1]["value"] == float(slo["expr"].strip("vector()")), panel["title"]
         assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "line"
+
+
+def test_the_capacity_panel_overlays_clients_lag_and_throughput_on_one_time_axis():
+    board = json.loads(dashboards()[Path("grafana/dashboards/capacity.json")])
+    [panel] = [p for p in board["panels"] if "clients" in p["title"]]
+    exprs = {t["refId"]: t["expr"] for t in panel["targets"]}
+    lag = {ref for ref, expr in exprs.items() if "loadgen_transcript_lag_seconds_bucket" in expr}
+    quantiles = [exprs[ref].split(",")[0] for ref in sorted(lag)]
+    assert quantiles == [f"histogram_quantile({q}" for q in (0.5, 0.95, 0.99)]
+    right = {
+        o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+        for o in panel["fieldConfig"]["overrides"]
+    }
+    assert set(right) == set(exprs) - lag  # everything but the lag quantiles on the right axis
+    for metric in ("target_clients", "active_clients", "audio_sent_seconds", "transcribed_audio_seconds"):
+        assert any(f"loadgen_{metric}" in exprs[ref] for ref in right), metric
+    for properties in right.values():
+        assert properties["custom.axisPlacement"] == "right" and properties["unit"] == "short"
+        assert properties["custom.thresholdsStyle"] == {"mode": "off"}  # the SLO line is the lag axis' only
+    assert panel["fieldConfig"]["defaults"]["unit"] == "s" and panel["gridPos"]["w"] == 24
+
+
+def test_every_dashboard_marks_the_ramp_steps():
+    for text in dashboards().values():
+        [steps] = json.loads(text)["annotations"]["list"]
+        assert steps["enable"] and "changes(loadgen_step[$__rate_interval])" in steps["expr"]
