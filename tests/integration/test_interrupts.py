@@ -1,0 +1,101 @@
+"""Nothing lost: `loadgen run` against the simulator, killed (SIGKILL) or stopped (SIGINT, SIGTERM) mid-run,
+as real subprocesses. The JSONL stays valid and holds every session finished before the signal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadgen.results_file import read_results
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_listening(port: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"simulator not listening on {port}")
+
+
+@pytest.fixture
+def simulator_url(generated_corpus, free_port) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "loadgen", "simulate", "--port", str(port), "--base-lag", "0.1"]
+    sim = subprocess.Popen(
+        [*command, "--audio-dir", str(generated_corpus)], cwd=REPO, stdout=subprocess.DEVNULL
+    )
+    try:
+        wait_listening(port)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+def start_run(url: str, corpus: Path, out: Path) -> subprocess.Popen[str]:
+    command = [
+        sys.executable, "-m", "loadgen", "run", "--url", url, "--num-clients", "3", "--duration", "90",
+        "--audio-dir", str(corpus), "--limit", "3", "--settle", "0.5", "--output-file", str(out),
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_lines(path: Path, count: int, timeout_s: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lines = path.read_text().count("\n") if path.exists() else 0
+        if lines >= count:
+            return lines
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} sessions in {path} after {timeout_s} s")
+
+
+def test_sigkill_leaves_a_valid_jsonl_up_to_the_last_finished_session(
+    simulator_url, generated_corpus, tmp_path
+):
+    out = tmp_path / "sessions.jsonl"
+    run = start_run(simulator_url, generated_corpus, out)
+    wait_for_lines(out, 4)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=10)
+    written = out.read_text()
+    results, torn = read_results(out)
+    assert not torn and written.endswith("\n")
+    assert len(results) == written.count("\n") >= 4
+    assert all(r.outcome == "ok" for r in results)  # only finished sessions were written
+    assert not out.with_suffix(".summary.json").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_stop_cleanly_with_every_session_and_the_summary(
+    simulator_url, generated_corpus, tmp_path, sig
+):
+    out = tmp_path / "sessions.jsonl"
+    run = start_run(simulator_url, generated_corpus, out)
+    finished = wait_for_lines(out, 3)
+    run.send_signal(sig)
+    stdout, stderr = run.communicate(timeout=30)
+    assert run.returncode == 130, stderr
+    results, torn = read_results(out)
+    assert not torn and len(results) >= finished
+    cut = [r for r in results if r.outcome != "ok"]
+    assert len(cut) <= 3  # at most the sessions in flight, each marked as ended by the generator
+    assert all(r.error_kind == "interrupted" or r.outcome == "stopped" for r in cut)
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["manifest"]["interrupted"] is True
+    assert summary["summary"]["sessions"] == len(results)
+    assert "Latency" in stdout
