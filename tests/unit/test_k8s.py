@@ -298,5 +298,9 @@ def test_the_ramp_job_shards_one_explicit_schedule_over_its_indexed_pods():
     assert int(flags["--align"]) > 0
     assert flags["--url"].startswith(f"ws://balancer.{k8s.NAMESPACE}.svc.")
     assert flags["--run-dir"] == "/data/runs/$(RUN_ID)"
-    assert spec["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "loadgen"  # its PodMonitor
+    monitor = find(rendered("overlays/gpu"), "PodMonitor", "loadgen")["spec"]["selector"]["matchLabels"]
+    toolbox = find(rendered("overlays/gpu"), "Deployment", "loadgen-toolbox")["spec"]["template"]
+    for pod in (spec["template"], toolbox):
+        assert monitor.items() <= pod["metadata"]["labels"].items()  # scraped
+        assert pod["spec"]["containers"][0]["ports"][0] == {"name": "metrics", "containerPort": 9094}
     assert loadgen["ports"][0]["containerPort"] == int(flags["--metrics-port"])
