@@ -40,6 +40,11 @@ _MAGIC = (  # (offset, bytes, container)
     (0, b"\x1a\x45\xdf\xa3", "matroska"),
 )
 _FFMPEG_CONTEXT = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
+# Every file is decoded whole and held in memory (float32, 16 kHz: 230 MB per hour), so a file above
+# either limit is refused with the reason rather than streamed lazily: split it into shorter files.
+MAX_AUDIO_S = 2 * 3600.0
+MAX_FILE_BYTES = 2**30
+_SPLIT_HINT = "split it, e.g. ffmpeg -i IN -f segment -segment_time 1800 OUT%03d.wav"
 
 
 class AudioError(Exception):
@@ -100,6 +105,7 @@ def read_audio(path: Path) -> np.ndarray:
     """The file's audio as 16 kHz mono float32; raises AudioError saying why it cannot be used."""
     head = _read_head(path)
     kind = sniff_container(head)
+    _check_size(path, kind)
     frames, rate = _decode(path, kind)
     if not len(frames):
         raise AudioError("no audio frames")
@@ -123,6 +129,23 @@ def _read_head(path: Path) -> bytes:
     if not head:
         raise AudioError("empty file (0 bytes)")
     return head
+
+
+def _check_size(path: Path, kind: str | None) -> None:
+    """Refuse a file above MAX_FILE_BYTES, or (when its header says) above MAX_AUDIO_S, before decoding."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        limit = f"{MAX_FILE_BYTES // 2**30} GiB"
+        raise AudioError(f"{size / 2**30:.1f} GiB, above the {limit} limit per file: {_SPLIT_HINT}")
+    if kind not in _SOUNDFILE_KINDS:
+        return
+    try:
+        seconds = sf.info(path).duration
+    except (sf.LibsndfileError, RuntimeError):
+        return  # the decoder says why below
+    if seconds > MAX_AUDIO_S:
+        limit = f"{MAX_AUDIO_S / 3600:g} h"
+        raise AudioError(f"{seconds / 3600:.1f} h of audio, above the {limit} limit per file: {_SPLIT_HINT}")
 
 
 def _decode(path: Path, kind: str | None) -> tuple[np.ndarray, int]:
