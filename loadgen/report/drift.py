@@ -42,7 +42,7 @@ class SoakWindow:
     lag_p95: float | None
     wer: float | None
     error_ratio: float | None
-    memory_bytes: dict[str, float] = field(default_factory=dict)  # by replica name
+    memory_mib: dict[str, float] = field(default_factory=dict)  # largest working set, by replica name
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,14 @@ class Trend:
     start: float  # fitted value at the first window
     end: float  # fitted value at the last window
     growth: float  # end - start, relative to start when the rule is relative
+    relative: bool
     drifting: bool
     detail: str
+
+    @property
+    def change(self) -> str:
+        """The growth as text: percent for relative rules, units otherwise."""
+        return f"{self.growth:+.0%}" if self.relative else f"{self.growth:+.3f}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,9 @@ def fit_trend(
     start, end = intercept + slope * t.min(), intercept + slope * t.max()
     growth = (end - start) / start if rule.relative and start > 0 else end - start
     drifting = slope > 0 and r2 >= rule.min_r2 and growth >= rule.min_growth
-    return Trend(name, slope * 3600, r2, start, end, growth, drifting, _detail(growth, r2, rule, drifting))
+    relative = rule.relative and start > 0
+    detail = _detail(growth, r2, rule, drifting)
+    return Trend(name, slope * 3600, r2, start, end, growth, relative, drifting, detail)
 
 
 def _detail(growth: float, r2: float, rule: DriftRule, drifting: bool) -> str:
@@ -116,9 +124,9 @@ def detect_drift(windows: Sequence[SoakWindow]) -> DriftReport:
         fit_trend("WER", times, [w.wer for w in ordered], WER_RULE),
         fit_trend("error ratio", times, [w.error_ratio for w in ordered], ERROR_RULE),
     ]
-    replicas = sorted({name for w in ordered for name in w.memory_bytes})
+    replicas = sorted({name for w in ordered for name in w.memory_mib})
     candidates += [
-        fit_trend(f"memory {name}", times, [w.memory_bytes.get(name) for w in ordered], MEMORY_RULE)
+        fit_trend(f"memory {name}", times, [w.memory_mib.get(name) for w in ordered], MEMORY_RULE)
         for name in replicas
     ]
     varied = None if constant else "the client count changed between windows: lag drift is not judged"

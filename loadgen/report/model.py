@@ -137,9 +137,8 @@ def soak_windows(rows: Sequence[StepRow], resources: dict[int, StepResources]) -
     windows = []
     for r in timed:
         usage = resources.get(r.index)
-        memory = {
-            name: u.memory_bytes for name, u in (usage.replicas.items() if usage else []) if u.memory_bytes
-        }
+        replicas = usage.replicas.items() if usage else ()
+        memory = {name: u.memory_bytes / 2**20 for name, u in replicas if u.memory_bytes}
         middle = ((r.measure_from or 0) + (r.ended_at or 0)) / 2 - origin
         windows.append(SoakWindow(middle, r.clients, r.lag_p95, r.wer, r.error_ratio, memory))
     return windows
@@ -170,7 +169,7 @@ def _soak_verdict(rows: Sequence[StepRow], drift: DriftReport) -> Verdict:
     clients = sorted({r.clients for r in rows})
     held = f"{len(judged) - len(failed)}/{len(judged)} windows passed"
     hold = f"soak at {', '.join(map(str, clients))} clients: {held}"
-    drifting = "; ".join(f"{t.series} ({t.detail})" for t in drift.drifting)
+    drifting = ", ".join(f"{t.series} {t.change}" for t in drift.drifting)
     passed = bool(judged) and not failed and not drifting
     tail = f", drift: {drifting}" if drifting else (f", {drift.note}" if drift.note else ", no drift")
     return Verdict(passed, hold + tail)

@@ -131,44 +131,67 @@ def _resource_lines(
     rows: Sequence[StepRow],
     resources: dict[int, StepResources],
     values: Callable[[StepResources], dict[str, float | None]],
-) -> dict[str, tuple[list[int], list[float]]]:
-    lines: dict[str, tuple[list[int], list[float]]] = {}
-    for row in _by_clients(rows):
+    by_time: bool,
+) -> dict[str, tuple[list[float], list[float]]]:
+    """name -> (x, y): x is the client count, or minutes into the run for a soak (`by_time`)."""
+    starts = [r.measure_from for r in rows if r.measure_from is not None]
+    origin = min(starts) if starts else 0.0
+    ordered = sorted(rows, key=lambda r: r.index) if by_time else _by_clients(rows)
+    lines: dict[str, tuple[list[float], list[float]]] = {}
+    for row in ordered:
         usage = resources.get(row.index)
+        x = ((row.measure_from or origin) - origin) / 60 if by_time else float(row.clients)
         for name, number in values(usage).items() if usage else ():
             if number is not None:
                 xs, ys = lines.setdefault(name, ([], []))
-                xs.append(row.clients)
+                xs.append(x)
                 ys.append(number)
     return lines
 
 
-def cpu_plot(
-    rows: Sequence[StepRow], resources: dict[int, StepResources], host_cpus: float | None
-) -> bytes | None:
-    """CPU cores used by each replica vs clients (and the host's cores when known)."""
-    lines = _resource_lines(rows, resources, lambda u: {n: r.cpu_cores for n, r in u.replicas.items()})
+def _usage_plot(
+    lines: dict[str, tuple[list[float], list[float]]],
+    by_time: bool,
+    title: str,
+    ylabel: str,
+    prefix: str = "",
+) -> tuple[Figure, Axes] | None:
     if not lines:
         return None
     fig, ax = _figure()
     for name, (xs, ys) in sorted(lines.items()):
-        ax.plot(xs, ys, marker="o", label=name)
+        ax.plot(xs, ys, marker="o", label=f"{prefix}{name}")
+    xlabel = "minutes into the soak" if by_time else "concurrent clients"
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return fig, ax
+
+
+def cpu_plot(
+    rows: Sequence[StepRow], resources: dict[int, StepResources], host_cpus: float | None, by_time: bool
+) -> bytes | None:
+    """CPU cores used by each replica vs clients, or over a soak (and the host's cores when known)."""
+    values = _resource_lines(
+        rows, resources, lambda u: {n: r.cpu_cores for n, r in u.replicas.items()}, by_time
+    )
+    made = _usage_plot(values, by_time, "CPU per replica", "CPU cores")
+    if made is None:
+        return None
+    fig, ax = made
     if host_cpus:
         ax.axhline(host_cpus, color=FAIL, linestyle="--", label=f"host: {host_cpus:g} cores")
-    ax.set(xlabel="concurrent clients", ylabel="CPU cores", title="CPU per replica", ylim=(0, None))
+    ax.set_ylim(0, None)
     ax.legend(fontsize=8)
     return _png(fig)
 
 
-def gpu_plot(rows: Sequence[StepRow], resources: dict[int, StepResources]) -> bytes | None:
-    """GPU utilisation of each GPU vs clients."""
-    lines = _resource_lines(rows, resources, lambda u: {g: v.util_pct for g, v in u.gpus.items()})
-    if not lines:
+def gpu_plot(rows: Sequence[StepRow], resources: dict[int, StepResources], by_time: bool) -> bytes | None:
+    """GPU utilisation of each GPU vs clients, or over a soak."""
+    values = _resource_lines(rows, resources, lambda u: {g: v.util_pct for g, v in u.gpus.items()}, by_time)
+    made = _usage_plot(values, by_time, "GPU utilisation", "utilisation (%)", prefix="GPU ")
+    if made is None:
         return None
-    fig, ax = _figure()
-    for name, (xs, ys) in sorted(lines.items()):
-        ax.plot(xs, ys, marker="o", label=f"GPU {name}")
-    ax.set(xlabel="concurrent clients", ylabel="utilisation (%)", title="GPU utilisation", ylim=(0, 105))
+    fig, ax = made
+    ax.set_ylim(0, 105)
     ax.legend(fontsize=8)
     return _png(fig)
 
@@ -217,19 +240,20 @@ def soak_plot(windows: Sequence[SoakWindow]) -> bytes | None:
     )
     ax.set(xlabel="minutes into the soak", ylabel="transcript lag p95 (s)", title="Soak: lag and WER")
     wer.set_ylabel("WER (%)")
+    wer.set_ylim(0, None)
     fig.legend(fontsize=8, loc="upper left")
     return _png(fig)
 
 
 def memory_plot(windows: Sequence[SoakWindow]) -> bytes | None:
     """Each replica's largest working set per soak window."""
-    names = sorted({n for w in windows for n in w.memory_bytes})
+    names = sorted({n for w in windows for n in w.memory_mib})
     if not names:
         return None
     fig, ax = _figure()
     ordered = sorted(windows, key=lambda w: w.t_s)
     for name in names:
-        pts = [(w.t_s / 60, w.memory_bytes[name] / 2**20) for w in ordered if name in w.memory_bytes]
+        pts = [(w.t_s / 60, w.memory_mib[name]) for w in ordered if name in w.memory_mib]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
     ax.set(xlabel="minutes into the soak", ylabel="working set (MiB)", title="Soak: memory per replica")
     ax.legend(fontsize=8)

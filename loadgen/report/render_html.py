@@ -28,20 +28,21 @@ table.kv td:first-child{font-weight:600;background:#f8f9fb;white-space:nowrap}
 .note{background:#fff8e1;border-left:4px solid #f9a825;padding:6px 10px;margin:6px 0;font-size:.85rem}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 .plots img{background:#fff;border:1px solid #d9dee3;border-radius:6px;max-width:100%;width:570px}
-td.PASS{color:#1b5e20;font-weight:600} td.FAIL{color:#c62828;font-weight:600}
+td.nw{white-space:nowrap} td.PASS{color:#1b5e20;font-weight:600} td.FAIL{color:#c62828;font-weight:600}
 """
 
 
 def _plots(report: Report) -> dict[str, Callable[[], bytes | None]]:
     rows = report.rows or report.soak_rows
+    by_time = not report.rows  # a soak: resources over time, not against clients
     windows = soak_windows(report.soak_rows, report.resources)
     return {
         "lag": lambda: plots.lag_plot(report.rows, report.run.slo_s, report.capacity.max_clients),
         "wer": lambda: plots.wer_plot(report.rows),
         "ratios": lambda: plots.ratios_plot(report.rows),
         "usl": lambda: plots.usl_plot(report.rows, report.usl, report.knees),
-        "cpu": lambda: plots.cpu_plot(rows, report.resources, report.run.host_cpus),
-        "gpu": lambda: plots.gpu_plot(rows, report.resources),
+        "cpu": lambda: plots.cpu_plot(rows, report.resources, report.run.host_cpus, by_time),
+        "gpu": lambda: plots.gpu_plot(rows, report.resources, by_time),
         "share": lambda: plots.share_plot(rows),
         "soak": lambda: plots.soak_plot(windows),
         "memory": lambda: plots.memory_plot(windows),
@@ -53,10 +54,12 @@ def _is_number(text: str) -> bool:
     return text.replace(".", "", 1).replace("-", "", 1).replace(" %", "").isdigit()
 
 
+SHORT = 28  # cells up to this long never wrap
+
+
 def _cell(text: str) -> str:
-    classes = " ".join(
-        c for c in ("num" if _is_number(text) else "", text if text in ("PASS", "FAIL") else "") if c
-    )
+    flags = ("num" if _is_number(text) else "", text if text in ("PASS", "FAIL") else "")
+    classes = " ".join(c for c in (*flags, "nw" if len(text) <= SHORT else "") if c)
     return f'<td class="{classes}">{escape(text)}</td>' if classes else f"<td>{escape(text)}</td>"
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from loadgen.report.model import Report, soak_windows
@@ -33,19 +34,23 @@ class Section:
     plots: list[str] = field(default_factory=list)
 
 
+def _shown(value: float | None, render: Callable[[float], str]) -> str:
+    return DASH if value is None or not math.isfinite(value) else render(value)
+
+
 def seconds(value: float | None) -> str:
-    """0.123 s style."""
-    return DASH if value is None else f"{value:.3f}"
+    """Seconds with millisecond digits; a dash when missing (None or NaN)."""
+    return _shown(value, lambda v: f"{v:.3f}")
 
 
 def percent(value: float | None, digits: int = 1) -> str:
-    """A ratio as percent."""
-    return DASH if value is None else f"{100 * value:.{digits}f} %"
+    """A ratio as percent; a dash when missing."""
+    return _shown(value, lambda v: f"{100 * v:.{digits}f} %")
 
 
 def number(value: float | None, digits: int = 2) -> str:
-    """A plain number."""
-    return DASH if value is None else f"{value:.{digits}f}"
+    """A plain number; a dash when missing."""
+    return _shown(value, lambda v: f"{v:.{digits}f}")
 
 
 def when(unix: float | None) -> str:
@@ -261,7 +266,7 @@ def soak_section(report: Report) -> Section | None:
     if report.drift is None:
         return None
     windows = sorted(soak_windows(report.soak_rows, report.resources), key=lambda w: w.t_s)
-    names = sorted({n for w in windows for n in w.memory_bytes})
+    names = sorted({n for w in windows for n in w.memory_mib})
     rows = [
         [
             f"{w.t_s / 60:.1f}",
@@ -269,7 +274,7 @@ def soak_section(report: Report) -> Section | None:
             seconds(w.lag_p95),
             percent(w.wer),
             percent(w.error_ratio),
-            *(f"{w.memory_bytes[n] / 2**20:.0f}" if n in w.memory_bytes else DASH for n in names),
+            *(f"{w.memory_mib[n]:.0f}" if n in w.memory_mib else DASH for n in names),
         ]
         for w in windows
     ]

@@ -7,7 +7,6 @@ import pytest
 
 from loadgen.report.drift import MEMORY_RULE, MIN_WINDOWS, SoakWindow, detect_drift, fit_trend
 
-MIB = 2**20
 TIMES = [300.0 * i for i in range(12)]  # an hour in 5-minute windows
 
 
@@ -20,7 +19,7 @@ def windows(lag=None, memory=None, clients=None, wer=None) -> list[SoakWindow]:
             lag_p95=(lag or [0.6] * n)[i],
             wer=(wer or [0.05] * n)[i],
             error_ratio=0.0,
-            memory_bytes={name: series[i] for name, series in (memory or {}).items()},
+            memory_mib={name: series[i] for name, series in (memory or {}).items()},
         )
         for i, t in enumerate(TIMES)
     ]
@@ -31,20 +30,20 @@ def flagged(report) -> set[str]:
 
 
 def test_a_replica_whose_memory_grows_steadily_is_flagged_and_a_flat_one_is_not():
-    growing = [(500 + 10 * i) * MIB for i in range(12)]  # +22 % over the hour
-    flat = [600 * MIB + (i % 2) * MIB for i in range(12)]
+    growing = [(500 + 10 * i) for i in range(12)]  # +22 % over the hour
+    flat = [600 + (i % 2) for i in range(12)]
     report = detect_drift(windows(memory={"whisperlive-1": growing, "whisperlive-2": flat}))
     assert flagged(report) == {"memory whisperlive-1"}
     [trend] = [t for t in report.trends if t.series == "memory whisperlive-1"]
     assert trend.growth == pytest.approx(110 / 500, rel=0.01)
-    assert trend.slope_per_h == pytest.approx(10 * MIB * 12, rel=0.01)
+    assert trend.slope_per_h == pytest.approx(10 * 12, rel=0.01)
     assert trend.r2 > 0.99
 
 
 def test_growth_below_the_limit_or_noise_is_not_drift():
     rng = np.random.default_rng(1)
-    small = [(800 + 0.5 * i) * MIB for i in range(12)]  # +0.7 %: steady but small
-    noisy = list((600 + rng.normal(0, 60, 12)) * MIB)  # big swings, no trend
+    small = [(800 + 0.5 * i) for i in range(12)]  # +0.7 %: steady but small
+    noisy = list(600 + rng.normal(0, 60, 12))  # big swings, no trend
     report = detect_drift(windows(memory={"a": small, "b": noisy}))
     assert flagged(report) == set()
 
@@ -73,6 +72,6 @@ def test_too_few_windows_gives_a_note_not_a_verdict():
 
 
 def test_decreasing_series_never_drift():
-    shrinking = [(900 - 20 * i) * MIB for i in range(12)]
+    shrinking = [(900 - 20 * i) for i in range(12)]
     trend = fit_trend("m", TIMES, shrinking, MEMORY_RULE)
     assert trend is not None and not trend.drifting and trend.slope_per_h < 0

@@ -186,7 +186,7 @@ def test_soak_with_a_replica_leaking_memory_fails_on_drift():
     report = build_report(inputs(steps, run=manifest(kind="soak"), resources=leak))
     assert report.rows == [] and len(report.soak_rows) == 8
     assert report.drift is not None and [t.series for t in report.drift.drifting] == ["memory whisperlive-1"]
-    assert not report.verdict.passed and "drift: memory whisperlive-1" in report.verdict.headline
+    assert not report.verdict.passed and "drift: memory whisperlive-1 +" in report.verdict.headline
 
 
 def test_a_steady_soak_passes():
