@@ -298,6 +298,13 @@ def test_the_ramp_job_shards_one_explicit_schedule_over_its_indexed_pods():
     assert int(flags["--align"]) > 0
     assert flags["--url"].startswith(f"ws://balancer.{k8s.NAMESPACE}.svc.")
     assert flags["--run-dir"] == "/data/runs/$(RUN_ID)"
+    barrier = spec["template"]["spec"]["initContainers"][0]  # k8s/ramp/aligned-start.sh
+    barrier_env = {e["name"]: e for e in barrier["env"]}
+    assert barrier_env["ALIGN"]["value"] == flags["--align"]
+    assert barrier_env["RUN_DIR"]["value"] == flags["--run-dir"]
+    for name in ("SHARD_INDEX", "RUN_ID"):
+        assert barrier_env[name]["valueFrom"] == env[name]["valueFrom"]
+    assert barrier["image"] == loadgen["image"]  # pulled once: the main container starts within a second
     monitor = find(rendered("overlays/gpu"), "PodMonitor", "loadgen")["spec"]["selector"]["matchLabels"]
     toolbox = find(rendered("overlays/gpu"), "Deployment", "loadgen-toolbox")["spec"]["template"]
     for pod in (spec["template"], toolbox):
