@@ -25,32 +25,10 @@ def test_step_windows_carry_cpu_memory_sessions_and_nginx_per_replica(
 ):
     out = tmp_path / "sessions.jsonl"
     started = time.time()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "run",
-            "--url",
-            local_stack.balancer_url,
-            "--num-clients",
-            "3",
-            "--duration",
-            str(DURATION_S),
-            "--connect-rate",
-            "3",
-            "--audio-dir",
-            str(generated_corpus),
-            "--metrics-port",
-            str(local_stack.settings.ports.loadgen_metrics),
-            "--output-file",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    load = f"--num-clients 3 --duration {DURATION_S} --connect-rate 3 --audio-dir {generated_corpus}".split()
+    metrics = ["--metrics-port", str(local_stack.settings.ports.loadgen_metrics), "--output-file", str(out)]
+    command = [sys.executable, "-m", "loadgen", "run", "--url", local_stack.balancer_url, *load, *metrics]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
     ended = time.time()
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     results, _ = read_results(out)
