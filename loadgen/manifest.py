@@ -11,6 +11,8 @@ from typing import Any
 from loadgen.corpus import Corpus
 from loadgen.runner import RunRecord
 
+SECRET_FLAGS = ("--api-key",)  # their values never reach a file: replaced by REDACTED
+REDACTED = "<redacted>"
 _PACKAGES = ("whisperlive-capacity", "websockets", "numpy", "jiwer", "whisper-normalizer", "whisper-live")
 
 
@@ -21,13 +23,33 @@ def _version(package: str) -> str | None:
         return None
 
 
+def redacted_argv(argv: list[str]) -> list[str]:
+    """The command line with the value of every secret flag (`--api-key KEY`, `--api-key=KEY`) hidden."""
+    out: list[str] = []
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if out and out[-1] in SECRET_FLAGS:
+            out.append(REDACTED)
+        elif flag in SECRET_FLAGS and "=" in arg:
+            out.append(f"{flag}={REDACTED}")
+        else:
+            out.append(arg)
+    return out
+
+
+def redacted_arguments(args: argparse.Namespace) -> dict[str, str | None]:
+    """The parsed arguments as strings, secrets hidden (a set secret shows as REDACTED)."""
+    secrets = {flag.lstrip("-").replace("-", "_") for flag in SECRET_FLAGS}
+    return {k: None if v is None else REDACTED if k in secrets else str(v) for k, v in vars(args).items()}
+
+
 def run_manifest(
     args: argparse.Namespace, corpus: Corpus, url: str, record: RunRecord, interrupted: bool
 ) -> dict[str, Any]:
     """A JSON-ready description of the run."""
     return {
-        "command": sys.argv,
-        "arguments": {k: str(v) if v is not None else None for k, v in vars(args).items()},
+        "command": redacted_argv(sys.argv),
+        "arguments": redacted_arguments(args),
         "url": url,
         "started_at": record.started_at,
         "ended_at": record.ended_at,

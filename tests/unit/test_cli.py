@@ -41,3 +41,24 @@ def test_an_empty_audio_dir_is_one_line_and_exit_3(capsys, tmp_path):
     assert code == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path) in err[0]
+
+
+def test_resilience_flags_reach_the_session_settings(monkeypatch):
+    from loadgen.commands.common import API_KEY_ENV, session_settings
+
+    settings = session_settings(parse("--reconnect", "--max-reconnects", "3", "--api-key", "k1"), "ws://h:1")
+    assert settings.reconnect is not None and settings.reconnect.max_attempts == 3
+    assert settings.headers == {"Authorization": "Bearer k1"}
+    assert session_settings(parse(), "ws://h:1").reconnect is None
+    monkeypatch.setenv(API_KEY_ENV, "from-env")
+    assert session_settings(parse(), "ws://h:1").api_key == "from-env"
+
+
+def test_secrets_never_reach_the_manifest():
+    from loadgen.manifest import redacted_arguments, redacted_argv
+
+    argv = ["loadgen", "run", "--api-key", "k1", "--api-key=k2", "--url", "ws://h:1"]
+    assert redacted_argv(argv) == [
+        "loadgen", "run", "--api-key", "<redacted>", "--api-key=<redacted>", "--url", "ws://h:1"
+    ]  # fmt: skip
+    assert redacted_arguments(parse("--api-key", "k1"))["api_key"] == "<redacted>"
