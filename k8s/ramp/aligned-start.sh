@@ -8,7 +8,7 @@
 # past T - A/2 fails with one line (rerun the Job).
 set -eu
 : "${RUN_DIR:?}" "${SHARD_INDEX:?}" "${ALIGN:?}"
-LEAD="${LEAD:-120}"  # seconds from shard 0's start to step 0: time for every other pod to start
+LEAD="${LEAD:-120}"  # seconds from shard 0's start to step 0: > ALIGN/2 + the spread of the pods' starts
 mkdir -p "$RUN_DIR"
 published="$RUN_DIR/start-at"
 if [ "$SHARD_INDEX" = 0 ] && [ ! -f "$published" ]; then

@@ -14,7 +14,7 @@ SCRIPT = ROOT / "k8s" / "ramp" / "aligned-start.sh"
 ALIGN = 2  # seconds; the Job uses 60
 
 
-def start_shard(run_dir: Path, index: int, lead: int = 2) -> subprocess.Popen[str]:
+def start_shard(run_dir: Path, index: int, lead: int = 4) -> subprocess.Popen[str]:
     env = {"PATH": "/usr/bin:/bin", "RUN_DIR": str(run_dir), "SHARD_INDEX": str(index), "ALIGN": str(ALIGN)}
     return subprocess.Popen(
         ["sh", str(SCRIPT)],
