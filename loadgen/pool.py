@@ -39,6 +39,7 @@ class ClientPool:
         self.shape = shape
         self.target = 0
         self._clients: dict[int, asyncio.Task[None]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()  # cancelled, their session not yet recorded
         self._wake = asyncio.Event()
         self._failure: BaseException | None = None
 
@@ -47,6 +48,11 @@ class ClientPool:
         """Client tasks alive (connecting, streaming or pausing between sessions)."""
         return len(self._clients)
 
+    @property
+    def retiring(self) -> int:
+        """Retired clients whose last session is still being closed and recorded."""
+        return len(self._retiring)
+
     def set_target(self, clients: int) -> None:
         """Aim for `clients`; excess clients are retired now, missing ones start at the connect rate."""
         if clients < 0:
@@ -54,7 +60,9 @@ class ClientPool:
         self.target = clients
         self.launcher.metrics.target_clients.set(clients)
         for client in sorted(self._clients, reverse=True)[: max(0, len(self._clients) - clients)]:
-            self._clients.pop(client).cancel(RETIRED)
+            task = self._clients.pop(client)
+            task.cancel(RETIRED)
+            self._retiring.add(task)
         self._wake.set()
 
     async def run(self) -> None:
@@ -76,7 +84,7 @@ class ClientPool:
         self._clients.clear()
         for task in tasks:
             task.cancel(STOPPED_KIND)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._retiring, return_exceptions=True)
 
     def _start(self, client: int) -> None:
         task = asyncio.create_task(self._client(client), name=f"client-{client}")
@@ -84,6 +92,7 @@ class ClientPool:
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        self._retiring.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._failure = task.exception()
             self._wake.set()

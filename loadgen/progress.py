@@ -76,10 +76,9 @@ def verdict_text(step: dict[str, Any]) -> str:
     return "FAIL: " + ", ".join(failing)
 
 
-def verdict_table(steps: Sequence[dict[str, Any]], capacity: int | None, reason: str) -> Table:
-    """One row per judged step, in the order they ran; the caption says the capacity."""
-    caption = f"max concurrent connections: {capacity if capacity is not None else 'none'} ({reason})"
-    table = Table(title="Verdict per step", title_justify="left", caption=caption, caption_justify="left")
+def verdict_table(steps: Sequence[dict[str, Any]]) -> Table:
+    """One row per judged step, in the order they ran."""
+    table = Table(title="Verdict per step", title_justify="left")
     for column in (
         "step",
         "phase",
@@ -110,6 +109,11 @@ def verdict_table(steps: Sequence[dict[str, Any]], capacity: int | None, reason:
             f"[{style}]{verdict_text(step)}[/]",
         )
     return table
+
+
+def capacity_line(capacity: int | None, reason: str) -> str:
+    """The answer, in one line."""
+    return f"max concurrent connections: {capacity if capacity is not None else 'none'} ({reason})"
 
 
 class LiveView:

@@ -147,6 +147,7 @@ class LoadService:
             "corpus": self.corpus,
             "target": self.pool.target,
             "clients": self.pool.clients,
+            "retiring": self.pool.retiring,
             "active": self.launcher.streams,
             "step": self.step,
             "window_started_at": self.metrics.window.started_at,

@@ -46,6 +46,7 @@ from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, Run
 from loadgen.runner import CONTINUOUS, PER_FILE
 from loadgen.service import Driver, LoadService, WindowedMetrics
 
+RETIRE_WAIT_S = 15.0  # at most, for retired sessions to close and be recorded at the end of a run
 THRESHOLD_FLAGS = {
     "slo": "slo_p95_lag_s",
     "min_success": "min_connection_success",
@@ -258,6 +259,9 @@ async def _control(url: str, run_dir: RunDir) -> AsyncIterator[Driver]:
             yield client
         finally:
             await client.set_target(0)
+            deadline = time.time() + RETIRE_WAIT_S
+            while (await client.status())["retiring"] and time.time() < deadline:
+                await asyncio.sleep(0.1)  # let the retired sessions be written before recording stops
             await client.record_to(None)
 
 

@@ -48,7 +48,8 @@ def command_soak(args: argparse.Namespace, console: Console) -> int:
     failed = [s["index"] for s in drive.steps if not s["verdict"]["passed"]]
     judged = len(drive.steps)
     reason = f"{judged - len(failed)}/{judged} windows passed" + (f" (failed: {failed})" if failed else "")
-    console.print(verdict_table(drive.steps, args.clients if judged and not failed else None, reason))
+    console.print(verdict_table(drive.steps))
+    console.print(f"soak at {args.clients} clients: {reason}", highlight=False, soft_wrap=True)
     finish(drive, console, {"windows": judged, "failed_windows": failed, "reason": reason})
     if drive.interrupted:
         return EXIT_INTERRUPTED
