@@ -15,6 +15,8 @@ from rich.table import Table
 
 from loadgen.ramp import MEASURING, RampState, StepTiming, time_left
 
+TABLE_WIDTH = 120  # the verdict table's width at least, also in logs and pipes
+
 
 def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
@@ -85,7 +87,7 @@ def verdict_table(steps: Sequence[dict[str, Any]]) -> Table:
         "clients",
         "p95 lag s",
         "WER",
-        "success",
+        "conn ok",
         "errors",
         "refused",
         "slip p99 s",
@@ -109,6 +111,13 @@ def verdict_table(steps: Sequence[dict[str, Any]]) -> Table:
             f"[{style}]{verdict_text(step)}[/]",
         )
     return table
+
+
+def print_verdict_table(console: Console, steps: Sequence[dict[str, Any]]) -> None:
+    """Print the verdict table, at least TABLE_WIDTH wide when the output is not a terminal (logs, CI)."""
+    if not console.is_terminal:
+        console.width = max(console.width, TABLE_WIDTH)
+    console.print(verdict_table(steps))
 
 
 def capacity_line(capacity: int | None, reason: str) -> str:

@@ -299,7 +299,8 @@ def finish(drive: Drive, console: Console, outcome: dict[str, Any]) -> None:
         drive.manifest["outcome"] = outcome
         drive.run_dir.write_manifest(drive.manifest)
     path = _report(drive, console)
-    console.print(f"report: {path}" if path else f"run directory: {drive.run_dir.path}", highlight=False)
+    where = f"report: {path}" if path else f"run directory: {drive.run_dir.path}"
+    console.print(where, highlight=False, soft_wrap=True)
 
 
 def _report(drive: Drive, console: Console) -> Path | None:

@@ -23,7 +23,7 @@ from loadgen.commands.driving import (
     prepare,
 )
 from loadgen.errors import UsageError
-from loadgen.progress import capacity_line, verdict_table
+from loadgen.progress import capacity_line, print_verdict_table
 from loadgen.ramp import first_failure_is_generator
 from loadgen.runner import PER_FILE
 from loadgen.search import AdaptiveSearch, ExplicitSearch, Search, outcome
@@ -94,7 +94,7 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     reason = found.reason
     if first_failure_is_generator(drive.steps):
         reason += "; the first failure is the load generator's own saturation: add generators, not a verdict"
-    console.print(verdict_table(drive.steps))
+    print_verdict_table(console, drive.steps)
     console.print(capacity_line(found.capacity, reason), highlight=False, soft_wrap=True)
     finish(drive, console, {**dataclasses.asdict(found), "reason": reason})
     if drive.interrupted:

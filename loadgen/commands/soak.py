@@ -21,7 +21,7 @@ from loadgen.commands.driving import (
     finish,
     prepare,
 )
-from loadgen.progress import verdict_table
+from loadgen.progress import print_verdict_table
 from loadgen.runner import CONTINUOUS
 
 
@@ -48,7 +48,7 @@ def command_soak(args: argparse.Namespace, console: Console) -> int:
     failed = [s["index"] for s in drive.steps if not s["verdict"]["passed"]]
     judged = len(drive.steps)
     reason = f"{judged - len(failed)}/{judged} windows passed" + (f" (failed: {failed})" if failed else "")
-    console.print(verdict_table(drive.steps))
+    print_verdict_table(console, drive.steps)
     console.print(f"soak at {args.clients} clients: {reason}", highlight=False, soft_wrap=True)
     finish(drive, console, {"windows": judged, "failed_windows": failed, "reason": reason})
     if drive.interrupted:

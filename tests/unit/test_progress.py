@@ -1,0 +1,58 @@
+"""The ramp's terminal views: time left, the live table, the verdict table naming failing criteria."""
+
+import io
+
+from rich.console import Console
+
+from loadgen.progress import live_view, verdict_table
+from loadgen.ramp import MEASURING, RAMPING, RampState, StepTiming, time_left
+from loadgen.search import EXPLICIT, Step
+from loadgen.verdict import Thresholds, judge
+from loadgen.window import Window
+
+
+def _render(renderable) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def _step(index, clients, p95):
+    window = Window(started_at=0.0, active=clients).snapshot(10.0)
+    window["transcript_lag"] = {"count": 10, "avg": p95, "p50": p95, "p95": p95, "p99": p95, "max": p95}
+    verdict = judge(window, Thresholds(), None)
+    return {
+        "index": index,
+        "clients": clients,
+        "phase": EXPLICIT,
+        "window": window,
+        "verdict": verdict.to_json_dict(),
+    }
+
+
+def test_time_left_adds_the_rest_of_this_step_and_every_planned_step():
+    timing = StepTiming(warmup_s=5, hold_s=30, connect_rate=1)
+    state = RampState(
+        step=Step(2, EXPLICIT), index=0, stage=RAMPING, stage_ends_at=100.0, planned_steps=[2, 4]
+    )
+    # 1 s of ramp left + warm-up 5 + hold 30, then step 4: 2 clients to connect + 5 + 30
+    assert time_left(state, timing, now=99.0) == 1 + 35 + 37
+    adaptive = RampState(step=Step(2, "grow"), index=0, stage=MEASURING, stage_ends_at=100.0)
+    assert time_left(adaptive, timing, now=90.0) == 10
+
+
+def test_verdict_table_names_the_failing_criteria():
+    text = _render(verdict_table([_step(0, 1, 0.2), _step(1, 2, 0.9)]))
+    assert "PASS" in text and "FAIL: p95_transcript_lag" in text
+    assert "0.90" in text
+
+
+def test_live_view_shows_the_step_the_clients_and_the_window():
+    state = RampState(
+        step=Step(4, EXPLICIT), index=1, stage=MEASURING, stage_ends_at=20.0, target=4, active=3
+    )
+    state.window = _step(1, 4, 0.42)["window"]
+    state.steps = [_step(0, 2, 0.2)]
+    text = _render(live_view(state, StepTiming(), now=10.0))
+    assert "#1 (explicit): 4 clients, measuring" in text
+    assert "3 / 4" in text and "0.42 s" in text and "2 clients: PASS" in text
