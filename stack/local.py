@@ -188,6 +188,14 @@ class LocalStack:
         self._records: dict[str, procs.ProcessRecord] = {}
         self._load_records()
 
+    def __enter__(self) -> LocalStack:
+        """`up`; `with LocalStack(settings) as stack:` stops it at the end, whatever happens."""
+        self.up()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.down()
+
     @classmethod
     def attach(cls, run_dir: Path, log: Callable[[str], None] = lambda _: None) -> LocalStack:
         """The stack described by `run_dir/stack.json` (for `down` and `status`)."""

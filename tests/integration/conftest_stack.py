@@ -34,12 +34,8 @@ def shared_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loc
         ports=LocalPorts(free_base_port(STACK_REPLICAS)),
         ready_timeout_s=STACK_READY_TIMEOUT_S,
     )
-    stack = LocalStack(settings)
-    try:
-        stack.up()
+    with LocalStack(settings) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 @pytest.fixture

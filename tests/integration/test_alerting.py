@@ -94,12 +94,8 @@ def overloaded_stack(tmp_path: Path, webhook: Webhook, generated_corpus: Path) -
         alertmanager_config=path,
         ready_timeout_s=60,
     )
-    stack = LocalStack(settings)
-    try:
-        stack.up()
+    with LocalStack(settings) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 def get_json(url: str) -> object:
