@@ -2,8 +2,6 @@ import math
 
 import pytest
 
-from loadgen.errors import UsageError
-from loadgen.event_loop import ASYNCIO, AUTO, UVLOOP, chosen_loop
 from loadgen.loop_monitor import LoopMonitor, SlipWindow, cumulative_buckets, histogram_quantile
 from loadgen.metrics import SLIP_BUCKETS, LoadgenMetrics
 
@@ -60,16 +58,3 @@ def test_cumulative_buckets_reads_the_slip_histogram():
     bounds, counts = cumulative_buckets(metrics.send_slip)
     assert bounds == (*SLIP_BUCKETS, math.inf)
     assert counts[bounds.index(0.002)] == 0 and counts[bounds.index(0.005)] == 1 and counts[-1] == 1
-
-
-@pytest.mark.parametrize(
-    ("requested", "installed", "expected"),
-    [(AUTO, True, UVLOOP), (AUTO, False, ASYNCIO), (ASYNCIO, True, ASYNCIO), (UVLOOP, True, UVLOOP)],
-)
-def test_the_event_loop_choice(requested, installed, expected):
-    assert chosen_loop(requested, installed) == expected
-
-
-def test_asking_for_uvloop_without_it_is_a_usage_error():
-    with pytest.raises(UsageError, match="pip install uvloop"):
-        chosen_loop(UVLOOP, installed=False)
