@@ -4,7 +4,9 @@ Per client: connect, send the options, wait for SERVER_READY, then loop {send ch
 asyncio.sleep(chunk)} until `--duration`, reading and discarding what the server sends; then END_OF_AUDIO.
 No tracking, no metrics. Each send's slip is measured against the ideal schedule t0 + k·chunk (t0 =
 SERVER_READY), which the sleep-after-send loop drifts from: every iteration adds the send and the wake-up
-delay to the next due time. Writes `(due time, slip)` pairs and each client's t0 to `--out` (.npz).
+delay to the next due time. Writes `(due time, slip, wake lateness)` rows (wake lateness: how much
+later than one chunk after the previous send this one started, the drift's increment) and each client's
+t0 to `--out` (.npz).
 
     python -m bench.naive_client --url ws://127.0.0.1:9300 --num-clients 100 --duration 20 --out naive.npz
 """
@@ -33,7 +35,7 @@ async def discard(ws: ClientConnection) -> None:
 
 
 async def client(url: str, audio: bytes, chunk_s: float, until: float, t0s: list[float],
-                 slips: list[tuple[float, float]]) -> None:
+                 slips: list[tuple[float, float, float]]) -> None:
     """One naive client."""
     uid = str(uuid.uuid4())
     async with connect(url, max_size=2**20) as ws:
@@ -45,11 +47,12 @@ async def client(url: str, audio: bytes, chunk_s: float, until: float, t0s: list
         t0 = time.monotonic()
         t0s.append(t0)
         step = int(chunk_s * 16000) * 4
-        k = 0
+        k, previous = 0, t0 - chunk_s
         while time.monotonic() < until:
             due = t0 + k * chunk_s
             now = time.monotonic()
-            slips.append((due, now - due))
+            slips.append((due, now - due, now - previous - chunk_s))
+            previous = now
             offset = (k * step) % (len(audio) - step)
             await ws.send(audio[offset : offset + step])
             await asyncio.sleep(chunk_s)
@@ -62,7 +65,7 @@ async def main_async(args: argparse.Namespace) -> None:
     """Start the clients at `--connect-rate`, stream until the deadline, save the slips."""
     audio = corpus_pcm(args.audio_dir)
     t0s: list[float] = []
-    slips: list[tuple[float, float]] = []
+    slips: list[tuple[float, float, float]] = []
     started = time.monotonic()
     until = started + args.duration
     tasks = []
@@ -71,7 +74,7 @@ async def main_async(args: argparse.Namespace) -> None:
         await asyncio.sleep(max(0.0, started + (i + 1) / args.connect_rate - time.monotonic()))
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failures = sum(isinstance(r, BaseException) for r in results)
-    np.savez(args.out, t0s=np.array(t0s), slips=np.array(slips).reshape(-1, 2), failures=failures)
+    np.savez(args.out, t0s=np.array(t0s), slips=np.array(slips).reshape(-1, 3), failures=failures)
 
 
 def main() -> None:

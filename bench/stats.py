@@ -11,11 +11,16 @@ from loadgen.session_result import SessionResult
 SETTLE_S = 1.0  # after the last client got SERVER_READY, before slips count as steady state
 
 
-def steady_slips(t0s: np.ndarray, pairs: np.ndarray, settle_s: float = SETTLE_S) -> np.ndarray:
-    """Slips of sends due after every client was streaming (`pairs` rows: due time, slip)."""
-    if not len(t0s) or not len(pairs):
+def steady_slips(
+    t0s: np.ndarray, rows: np.ndarray, settle_s: float = SETTLE_S, column: int = 1
+) -> np.ndarray:
+    """A column (default: the slip) of the sends due after every client was streaming.
+
+    `rows` columns: due time, slip against the ideal schedule, and for the anchors the wake lateness.
+    """
+    if not len(t0s) or not len(rows):
         return np.empty(0)
-    return pairs[pairs[:, 0] >= t0s.max() + settle_s, 1]
+    return rows[rows[:, 0] >= t0s.max() + settle_s, column]
 
 
 def session_slips(results: Sequence[SessionResult], chunk_s: float) -> tuple[np.ndarray, np.ndarray]:

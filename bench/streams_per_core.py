@@ -52,7 +52,7 @@ STARTUP_S = 3.0  # interpreter start and corpus load, before the first connectio
 LADDERS = {
     "ours": (500, 1000, 1500, 2000, 3000, 4000, 5000),
     "ours-asyncio": (500, 1000, 1500, 2000, 3000, 4000),
-    "naive": (500, 1000, 1500, 2000, 3000, 4000),
+    "naive": (100, 250, 500, 1000, 2000, 3000, 4000),
     "upstream": (100, 200, 400, 800),  # two OS threads per client: bounded
 }
 CONNECT_RATE = {"upstream": 200.0}  # per second; the others connect at --connect-rate
@@ -74,7 +74,8 @@ class Step:
     sink: str
     sink_cpu: float
     sink_lateness_p99_ms: float | None
-    transcript_lag_p99_ms: float | None = None  # ours only: every lag sample of the steady state
+    transcript_lag_p99_ms: float | None = None  # ours only: every lag sample of the run
+    wake_lateness_p99_ms: float | None = None  # anchors only: the drift's increment per send
     passed: bool = False
 
 
@@ -172,6 +173,7 @@ def _collect(step: Step, workdir: Path) -> None:
     else:
         data = np.load(workdir / f"{name}.npz")
         t0s, pairs, step.failures = data["t0s"], data["slips"], int(data["failures"])
+        step.wake_lateness_p99_ms = quantile_ms(steady_slips(t0s, pairs, column=2), 99)
     steady = steady_slips(t0s, pairs)
     step.streams = len(t0s)
     step.slip_p50_ms, step.slip_p99_ms = quantile_ms(steady, 50), quantile_ms(steady, 99)
@@ -195,6 +197,8 @@ def ladder(client: str, hold_s: float, rate: float, workdir: Path, budget_s: flo
 
 def _row(step: Step) -> str:
     lag = f" lag p99 {step.transcript_lag_p99_ms:.0f} ms" if step.transcript_lag_p99_ms is not None else ""
+    if step.wake_lateness_p99_ms is not None:
+        lag = f" wake lateness p99 {step.wake_lateness_p99_ms:.1f} ms"
     return (f"{step.client:>12} {step.clients:>5} streams {step.streams:>5} fail {step.failures:>3} "
             f"slip p50/p99 {step.slip_p50_ms or 0:.1f}/{step.slip_p99_ms or 0:.1f} ms  cpu "
             f"{step.generator_cpu:.0%}  rss {step.generator_rss_bytes / 2**20:.0f} MiB  {step.sink} cpu "

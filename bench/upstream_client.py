@@ -2,8 +2,8 @@
 
 Each client connects and sends its options from its own WebSocket thread, as upstream does; a sender
 thread per client waits for SERVER_READY and then paces like upstream's `play_file` without playback:
-{send chunk; time.sleep(chunk)}. Slips are measured against the ideal schedule t0 + k·chunk and written
-with each client's t0 to `--out` (.npz), like `bench.naive_client`.
+{send chunk; time.sleep(chunk)}. Slips are measured against the ideal schedule t0 + k·chunk and written,
+with each send's wake lateness and each client's t0, to `--out` (.npz), as `bench.naive_client` does.
 
 `pyaudio` is replaced by an empty module: upstream imports it at the top of `client.py`, but only the
 microphone and playback paths (not used here) touch it, and PortAudio is not installed on this machine.
@@ -32,7 +32,7 @@ READY_TIMEOUT_S = 30.0
 
 
 def stream(client: Client, audio: bytes, chunk_s: float, until: float, t0s: list[float],
-           slips: list[tuple[float, float]]) -> None:
+           slips: list[tuple[float, float, float]]) -> None:
     """The sender thread of one client."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not client.recording:
@@ -42,10 +42,12 @@ def stream(client: Client, audio: bytes, chunk_s: float, until: float, t0s: list
     t0 = time.monotonic()
     t0s.append(t0)
     step = int(chunk_s * 16000) * 4
-    k = 0
+    k, previous = 0, t0 - chunk_s
     while time.monotonic() < until:
         due = t0 + k * chunk_s
-        slips.append((due, time.monotonic() - due))
+        now = time.monotonic()
+        slips.append((due, now - due, now - previous - chunk_s))
+        previous = now
         offset = (k * step) % (len(audio) - step)
         client.send_packet_to_server(audio[offset : offset + step])
         time.sleep(chunk_s)
@@ -69,7 +71,7 @@ def main() -> None:
     audio = corpus_pcm(args.audio_dir)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - upstream prints every connection event
     t0s: list[float] = []
-    slips: list[tuple[float, float]] = []
+    slips: list[tuple[float, float, float]] = []
     started = time.monotonic()
     until = started + args.duration
     senders = []
@@ -83,7 +85,7 @@ def main() -> None:
     for sender in senders:
         sender.join()
     failures = args.num_clients - len(t0s)
-    np.savez(args.out, t0s=np.array(t0s), slips=np.array(slips).reshape(-1, 2), failures=failures)
+    np.savez(args.out, t0s=np.array(t0s), slips=np.array(slips).reshape(-1, 3), failures=failures)
 
 
 if __name__ == "__main__":
