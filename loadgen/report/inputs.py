@@ -6,9 +6,13 @@ earlier report wrote, so re-rendering a report never loses what was measured.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from loadgen.errors import UsageError, UserError
 from loadgen.report.model import RunInputs
@@ -73,4 +77,18 @@ def read_inputs(path: Path, prometheus_url: str | None, warn: Callable[[str], No
             warnings.append(warning)
         else:
             resources = fetched
+    manifest = with_local_host_cpus(manifest)
     return RunInputs(str(path), manifest, steps, sessions, events, resources, torn, warnings)
+
+
+def with_local_host_cpus(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A run against a loopback target ran its replicas on this machine: without a recorded `host_cpus`,
+    this machine's core count is the replicas' host allotment."""
+    if manifest.get("host_cpus") is not None:
+        return manifest
+    host = urlsplit(str(manifest.get("url") or "")).hostname or ""
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    return {**manifest, "host_cpus": os.cpu_count()} if local else manifest

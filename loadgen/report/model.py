@@ -13,7 +13,7 @@ from loadgen.report.drift import DriftReport, SoakWindow, detect_drift
 from loadgen.report.knee import Knees, find_knees
 from loadgen.report.recovery import Recovery, build_recovery
 from loadgen.report.saturation import Saturation, what_saturated_first
-from loadgen.report.steps import SOAK, Capacity, StepRow, find_capacity, slo_of, step_row
+from loadgen.report.steps import SOAK, Capacity, StepRow, clients_text, find_capacity, slo_of, step_row
 from loadgen.report.usage import StepResources, resources_to_json
 from loadgen.report.usl import UslFit, fit_usl
 from loadgen.run_dir import INTERRUPTED, RUNNING
@@ -124,7 +124,8 @@ def _run_info(inputs: RunInputs) -> RunInfo:
         profile=profile.get("name"),
         thresholds=dict(profile.get("thresholds") or {}),
         slo_s=slo_of(inputs.steps),
-        host_cpus=m.get("host_cpus"),
+        host_cpus=m.get("host_cpus")
+        or next((u.host_cpus for u in inputs.resources.values() if u.host_cpus), None),
     )
 
 
@@ -159,7 +160,7 @@ def _ramp_verdict(capacity: Capacity, rows: Sequence[StepRow]) -> Verdict:
     return Verdict(
         True,
         f"max concurrent connections = {capacity.max_clients} "
-        f"(at {capacity.first_failing_clients} clients: {why})",
+        f"(at {clients_text(capacity.first_failing_clients)}: {why})",
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadgen.report.steps import StepRow
+from loadgen.report.steps import StepRow, clients_text
 from loadgen.report.usage import StepResources
 
 SATURATED = 0.9
@@ -75,11 +75,13 @@ def what_saturated_first(
 def _headline(
     hit: tuple[int | None, list[str]], fail: tuple[int | None, list[str]], have_resources: bool
 ) -> str:
-    failed = f"{'; '.join(fail[1]) or 'a criterion'} at {fail[0]} clients" if fail[0] is not None else None
+    failed = (
+        f"{'; '.join(fail[1]) or 'a criterion'} at {clients_text(fail[0])}" if fail[0] is not None else None
+    )
     if hit[0] is None:
         scope = "no resource reached 90 % of its allotment" if have_resources else "no resource data"
         return f"first failure: {failed} ({scope})" if failed else f"nothing failed ({scope})"
-    first = f"{hit[1][0]} at {hit[0]} clients"
+    first = f"{hit[1][0]} at {clients_text(hit[0])}"
     if failed is None:
         return f"{first} saturated first; no criterion failed"
     return f"{first} saturated first; first failure: {failed}"

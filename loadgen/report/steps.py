@@ -54,6 +54,11 @@ class Capacity:
     passed_above_failure: list[int] = field(default_factory=list)  # passing steps above the first failure
 
 
+def clients_text(n: float) -> str:
+    """ "1 client", "4 clients"."""
+    return f"{n:g} client{'' if n == 1 else 's'}"
+
+
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 

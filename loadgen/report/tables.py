@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from loadgen.report.model import Report, soak_windows
 from loadgen.report.recovery import Recovery
-from loadgen.report.steps import StepRow
+from loadgen.report.steps import StepRow, clients_text
 from loadgen.report.usage import StepResources
 
 DASH = "—"
@@ -77,7 +77,7 @@ def _usl_line(report: Report) -> str:
 
 def _knee_line(report: Report) -> str:
     def one(value: float | None) -> str:
-        return "none found" if value is None else f"{value:g} clients"
+        return "none found" if value is None else clients_text(value)
 
     return f"lag p95: {one(report.knees.lag_p95)}; throughput: {one(report.knees.throughput)}"
 
@@ -92,7 +92,7 @@ def verdict_table(report: Report) -> Table:
     ]
     if report.soak_rows and not report.rows:
         return Table(["", ""], head + tail)
-    first_fail = DASH if cap.first_failing_clients is None else f"{cap.first_failing_clients} clients"
+    first_fail = DASH if cap.first_failing_clients is None else clients_text(cap.first_failing_clients)
     rows = [
         *head,
         ["max concurrent connections", DASH if cap.max_clients is None else str(cap.max_clients)],
@@ -173,7 +173,7 @@ def resources_table(rows: Sequence[StepRow], resources: dict[int, StepResources]
         *names,
         "GPUs (util · memory)",
         "nginx active (avg/max)",
-        "sessions by replica",
+        "sessions ended by replica",
     ]
     table = []
     for row in measured:
@@ -332,6 +332,7 @@ def run_table(report: Report) -> Table:
             ["kind / status", f"{run.kind} / {run.status}"],
             ["target", run.url or DASH],
             ["replicas", DASH if run.replicas is None else str(run.replicas)],
+            ["host CPUs (for saturation)", number(run.host_cpus, 0)],
             ["started / ended", f"{when(run.started_at)} / {when(run.ended_at)}"],
             ["profile", f"{run.profile or DASH}: {thresholds}"],
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from loadgen.cli import main
+from loadgen.report.inputs import with_local_host_cpus
 from loadgen.report.usage import ReplicaUsage, StepResources, resources_to_json
 from tests.run_dirs import T0, System, manifest, ramp_steps, read_json, session, tear_last_line, write_run
 
@@ -110,3 +112,19 @@ def test_compare_needs_two_runs_without_scaling(tmp_path, capsys):
     run = ramp(tmp_path / "a")
     assert main(["compare", str(run), str(run), str(run)]) == 2
     assert "exactly two run directories" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "recorded", "expected"),
+    [
+        ("ws://127.0.0.1:9090", None, "this machine"),
+        ("ws://localhost:9090", None, "this machine"),
+        ("ws://[::1]:9090", None, "this machine"),
+        ("ws://load-balancer:80", None, None),
+        ("ws://10.0.0.5:9090", None, None),
+        ("ws://127.0.0.1:9090", 64, 64),
+    ],
+)
+def test_a_local_target_takes_this_machines_cores_unless_recorded(url, recorded, expected):
+    run = with_local_host_cpus(manifest(url=url, host_cpus=recorded))
+    assert run["host_cpus"] == (os.cpu_count() if expected == "this machine" else expected)
