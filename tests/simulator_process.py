@@ -10,6 +10,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+# `loadgen ramp`/`soak` flags for short tests: continuous sessions, 1 s warm-up, 2 s holds, fast connects
+FAST_RAMP = [
+    "--mode",
+    "continuous",
+    "--warmup",
+    "1",
+    "--hold",
+    "2",
+    "--connect-rate",
+    "20",
+    "--settle",
+    "0.5",
+    "--no-live",
+]
+
 
 def listening(port: int) -> bool:
     """Whether something accepts TCP connections on 127.0.0.1:port."""

@@ -17,26 +17,22 @@ import pytest
 
 from loadgen.cli import main
 from loadgen.run_dir import STEPS, RunDir
-from tests.simulator_process import simulator
-
-FAST = [
-    "--mode",
-    "continuous",
-    "--warmup",
-    "1",
-    "--hold",
-    "2",
-    "--connect-rate",
-    "20",
-    "--settle",
-    "0.5",
-    "--no-live",
-]
+from tests.simulator_process import FAST_RAMP, simulator
 
 
 def _ramp(url: str, run_dir: Path, *extra: str) -> int:
     return main(
-        ["ramp", "--url", url, "--audio-dir", "test_audio/corpus", "--run-dir", str(run_dir), *FAST, *extra]
+        [
+            "ramp",
+            "--url",
+            url,
+            "--audio-dir",
+            "test_audio/corpus",
+            "--run-dir",
+            str(run_dir),
+            *FAST_RAMP,
+            *extra,
+        ]
     )
 
 
@@ -118,7 +114,7 @@ def test_ctrl_c_keeps_the_judged_steps_and_marks_the_run_interrupted(generated_c
             str(run_dir),
             "--steps",
             "1,2,3,4",
-            *FAST,
+            *FAST_RAMP,
         ]
         ramp = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 40

@@ -19,6 +19,25 @@ from tests.metrics_text import samples_of
 from tests.simulator_process import loadgen_process, simulator
 
 
+def _serve_args(url: str, corpus, control: int, metrics: int) -> list[str]:
+    """`loadgen serve` with continuous sessions, fast connects, the given control and metrics ports."""
+    return [
+        "serve",
+        "--url",
+        url,
+        "--audio-dir",
+        str(corpus),
+        "--mode",
+        "continuous",
+        "--connect-rate",
+        "20",
+        "--control-port",
+        str(control),
+        "--metrics-port",
+        str(metrics),
+    ]
+
+
 def _call(base: str, method: str, path: str, body: dict | None = None) -> dict:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
@@ -48,23 +67,7 @@ def test_serve_follows_the_target_and_exports_one_continuous_series(generated_co
     control, metrics = free_port(), free_port()
     sessions = tmp_path / "serve-sessions.jsonl"
     with simulator(generated_corpus, free_port(), tmp_path / "sim.log", capacity=10) as url:
-        args = [
-            "serve",
-            "--url",
-            url,
-            "--audio-dir",
-            str(generated_corpus),
-            "--mode",
-            "continuous",
-            "--connect-rate",
-            "20",
-            "--control-port",
-            str(control),
-            "--metrics-port",
-            str(metrics),
-            "--output-file",
-            str(sessions),
-        ]
+        args = [*_serve_args(url, generated_corpus, control, metrics), "--output-file", str(sessions)]
         with loadgen_process(args, control, tmp_path / "serve.log") as serve:
             base = f"http://127.0.0.1:{control}"
             assert _metrics(metrics)["loadgen_step"] == -1
@@ -96,21 +99,7 @@ def test_serve_follows_the_target_and_exports_one_continuous_series(generated_co
 def test_ramp_drives_a_running_serve_and_gets_its_sessions(generated_corpus, free_port, tmp_path, capsys):
     control = free_port()
     with simulator(generated_corpus, free_port(), tmp_path / "sim.log", capacity=2) as url:
-        args = [
-            "serve",
-            "--url",
-            url,
-            "--audio-dir",
-            str(generated_corpus),
-            "--mode",
-            "continuous",
-            "--connect-rate",
-            "20",
-            "--control-port",
-            str(control),
-            "--metrics-port",
-            "0",
-        ]
+        args = _serve_args(url, generated_corpus, control, 0)
         with loadgen_process(args, control, tmp_path / "serve.log"):
             base = f"http://127.0.0.1:{control}"
             run_dir = tmp_path / "run"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.simulator_process import simulator
+from tests.simulator_process import FAST_RAMP, simulator
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "step_load.sh"
 
@@ -34,17 +34,7 @@ def test_the_script_drives_a_ramp_with_the_local_defaults(generated_corpus, free
                 url,
                 "--steps",
                 "1,2",
-                "--mode",
-                "continuous",
-                "--warmup",
-                "1",
-                "--hold",
-                "2",
-                "--connect-rate",
-                "20",
-                "--settle",
-                "0.5",
-                "--no-live",
+                *FAST_RAMP,
                 "--run-dir",
                 str(tmp_path / "run"),
             ],

@@ -25,7 +25,7 @@ def test_the_cpu_profile_is_looser_and_says_why():
 
 def test_a_config_file_adds_profiles_and_inherits_from_default(tmp_path: Path):
     config = tmp_path / "thresholds.toml"
-    config.write_text('[profiles.strict]\nslo_p95_lag_s = 0.25\nmax_refusals = 2\n', encoding="utf-8")
+    config.write_text("[profiles.strict]\nslo_p95_lag_s = 0.25\nmax_refusals = 2\n", encoding="utf-8")
     profiles = load_profiles(config)
     assert {"default", "cpu", "strict"} <= set(profiles)
     strict = profiles["strict"].thresholds
@@ -52,7 +52,7 @@ def test_flags_override_single_thresholds():
 def test_bad_config_files_name_the_file_and_the_problem(tmp_path: Path, text, message):
     config = tmp_path / "bad.toml"
     config.write_text(text, encoding="utf-8")
-    with pytest.raises(UsageError, match="bad.toml") as err:
+    with pytest.raises(UsageError, match=r"bad\.toml") as err:
         load_profiles(config)
     assert message in str(err.value)
 

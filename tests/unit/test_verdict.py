@@ -64,7 +64,10 @@ def test_wer_is_judged_against_the_baseline_plus_tolerance():
 
 
 def test_wer_without_sessions_or_without_baseline_has_no_data_and_does_not_fail():
-    for verdict in (judge(_window(wer=None), Thresholds(), 0.05), judge(_window(wer=0.9), Thresholds(), None)):
+    for verdict in (
+        judge(_window(wer=None), Thresholds(), 0.05),
+        judge(_window(wer=0.9), Thresholds(), None),
+    ):
         wer = _by_name(verdict)["wer"]
         assert wer.passed is None and verdict.passed
 
