@@ -1,9 +1,12 @@
-"""A replica dies mid-run: 3 real tiny.en replicas behind nginx, 6 live clients with --reconnect, one
-replica SIGKILLed through the chaos module. Every session finishes; the ones it served reconnect through
-the balancer to another replica and lose at most a few seconds of audio."""
+"""A replica fails mid-run: 3 real tiny.en replicas behind nginx, 6 live clients with --reconnect, one
+replica SIGKILLed (or SIGSTOPped) through the chaos module. Every session finishes; the ones it served
+reconnect through the balancer and lose at most a few seconds of audio (a kill), or are revealed by pings
+and resume when the replica does (a pause: a stopped process still accepts TCP, so nginx keeps routing
+to it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -12,40 +15,58 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.chaos import LocalChaos, act_and_log, event_appender
+from loadgen.chaos import LocalChaos, event_appender, inject, parse_chaos
 from loadgen.results_file import read_results
-from loadgen.session_result import SUCCESSES
+from loadgen.session_result import SUCCESSES, SessionResult
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS = 6
-KILL_AFTER_S = 12.0  # every client is streaming by then (connect rate 5/s, first READY within seconds)
 MAX_AUDIO_LOST_S = 3.0
-KILLED = 2
 
 
-def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack, generated_corpus, tmp_path):
+def run_with_chaos(local_stack, corpus: Path, tmp_path: Path, spec: str, files: int) -> list[SessionResult]:
+    """`loadgen run --reconnect` (continuous, `files` files per client) with `spec` injected meanwhile."""
     out, events = tmp_path / "sessions.jsonl", tmp_path / "events.jsonl"
     command = [
         sys.executable, "-m", "loadgen", "run", "--url", local_stack.balancer_url,
-        "--num-clients", str(CLIENTS), "--mode", "continuous", "--audio-dir", str(generated_corpus),
-        "--limit", "4", "--reconnect", "--output-file", str(out),
+        "--num-clients", str(CLIENTS), "--mode", "continuous", "--audio-dir", str(corpus),
+        "--limit", str(files), "--reconnect", "--output-file", str(out),
     ]  # fmt: skip
     loadgen = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        time.sleep(KILL_AFTER_S)
-        assert loadgen.poll() is None, loadgen.communicate()[0]
-        act_and_log(LocalChaos(local_stack), "kill", KILLED, event_appender(events), step=None)
+        asyncio.run(
+            inject(parse_chaos(spec), LocalChaos(local_stack), event_appender(events), 0, time.monotonic())
+        )
         stdout, _ = loadgen.communicate(timeout=180)
     finally:
         loadgen.kill()
     print(stdout[-3000:])
-    killed = local_stack.replica_addresses[KILLED - 1]
     results, torn = read_results(out)
     assert not torn and len(results) == CLIENTS
     assert loadgen.returncode == 0
     assert all(r.outcome in SUCCESSES for r in results), [(r.outcome, r.error_detail) for r in results]
+    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    assert all(e["kind"] == "chaos" and e["step"] == 0 for e in logged)
+    return results
 
+
+def figures(results: list[SessionResult], affected: list[SessionResult]) -> str:
+    return json.dumps(
+        {
+            "sessions": len(results),
+            "affected": len(affected),
+            "reconnect_s": sorted(round(s, 3) for r in affected for s in r.reconnect_s),
+            "audio_lost_s": sorted(round(r.audio_lost_s, 3) for r in affected),
+            "moved_to": sorted(r.replicas[-1] for r in affected),
+            "wer": [round(r.word_errors.wer, 3) for r in results if r.word_errors],
+        }
+    )
+
+
+def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack, generated_corpus, tmp_path):
+    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "kill-replica:2@12", files=4)
+    killed = local_stack.replica_addresses[1]
     affected = [r for r in results if r.replicas[0] == killed]
     assert affected, f"no session was on {killed}: {[r.replicas for r in results]}"
     for r in affected:
@@ -55,15 +76,19 @@ def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack,
         assert r.offline_s == pytest.approx(sum(r.reconnect_s))
     unaffected = [r for r in results if r not in affected]
     assert all(r.outcome == "ok" and r.reconnects == 0 for r in unaffected)
-    [event] = [json.loads(line) for line in events.read_text().splitlines()]
-    assert (event["kind"], event["action"], event["target"]) == ("chaos", "kill", f"whisperlive-{KILLED}")
-    figures = {
-        "sessions": len(results),
-        "affected": len(affected),
-        "reconnect_s": sorted(round(s, 3) for r in affected for s in r.reconnect_s),
-        "audio_lost_s": sorted(round(r.audio_lost_s, 3) for r in affected),
-        "moved_to": sorted(r.replicas[-1] for r in affected),
-        "wer_affected": [round(r.word_errors.wer, 3) for r in affected if r.word_errors],
-        "wer_unaffected": [round(r.word_errors.wer, 3) for r in unaffected if r.word_errors],
-    }
-    print("FAILOVER FIGURES", json.dumps(figures))
+    print("KILL FIGURES", figures(results, affected))
+
+
+def test_a_paused_replica_is_revealed_by_pings_and_its_sessions_finish(
+    local_stack, generated_corpus, tmp_path
+):
+    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "pause-replica:1@10:30", files=6)
+    paused = local_stack.replica_addresses[0]
+    affected = [r for r in results if r.replicas[0] == paused]
+    assert affected
+    for r in affected:
+        # pings (every 5 s, 10 s to answer) end the silent connection well before the pause does
+        assert r.outcome == "recovered" and r.reconnects >= 1
+        assert r.audio_lost_s > 0
+    assert all(r.reconnects == 0 for r in results if r not in affected)
+    print("PAUSE FIGURES", figures(results, affected))
