@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,7 +54,7 @@ class WindowedMetrics(LoadgenMetrics):
         """Prometheus observers of the stream, teed into whatever window is current at sample time."""
         base = super().stream_observers(replica)
 
-        def tee(kind: str, observe: Any) -> Any:
+        def tee(kind: str, observe: Callable[[float], None]) -> Callable[[float], None]:
             def both(value: float) -> None:
                 observe(value)
                 self.window.sample(kind, time.time(), value)

@@ -41,7 +41,7 @@ from loadgen.pool import PoolShape
 from loadgen.preflight import check_reachable
 from loadgen.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
 from loadgen.progress import LiveView
-from loadgen.ramp import Ramp, StepTiming
+from loadgen.ramp import Listener, Ramp, StepTiming
 from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
 from loadgen.runner import CONTINUOUS, PER_FILE
 from loadgen.service import Driver, LoadService, WindowedMetrics
@@ -163,7 +163,7 @@ class Drive:
 
 
 def prepare(args: argparse.Namespace, kind: str, schedule: dict[str, Any], hold_s: float) -> Drive:
-    """Validate the flags and create the run directory (nothing connects yet)."""
+    """Validate the flags (nothing connects yet; the run directory is made once the target answers)."""
     if not args.control and args.audio_dir is None:
         raise UsageError("--audio-dir is required (unless --control drives a running `loadgen serve`)")
     if args.warmup < 0:
@@ -171,21 +171,19 @@ def prepare(args: argparse.Namespace, kind: str, schedule: dict[str, Any], hold_
     timing = StepTiming(args.warmup, hold_s, args.ramp_timeout, args.connect_rate)
     profile = profile_from_args(args)
     path = args.run_dir or Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return Drive(args, kind, schedule, timing, profile, RunDir(path).create())
+    return Drive(args, kind, schedule, timing, profile, RunDir(path))
 
 
 def execute(drive: Drive, console: Console, body: Callable[[Ramp], Awaitable[object]]) -> None:
     """Run `body` against the driver; run.json is written at the start and the end, whatever happens."""
     args = drive.args
     parts = None if args.control else _local_parts(args, console)
-    steps_file = drive.run_dir.writer(STEPS)
     try:
         with LiveView(console, drive.timing, live=not args.no_live) as listener:
-            run_on_loop(_main(drive, parts, steps_file, listener, body), args.event_loop)
+            run_on_loop(_main(drive, parts, listener, body), args.event_loop)
     except (KeyboardInterrupt, asyncio.CancelledError):
         drive.interrupted = True
     finally:
-        steps_file.close()
         if drive.manifest:
             drive.manifest["status"] = INTERRUPTED if drive.interrupted else COMPLETE
             drive.manifest["ended_at"] = round(time.time(), 3)
@@ -210,8 +208,7 @@ def _local_parts(args: argparse.Namespace, console: Console) -> _LocalParts:
 async def _main(
     drive: Drive,
     parts: _LocalParts | None,
-    steps_file: Any,
-    listener: Callable[..., None],
+    listener: Listener,
     body: Callable[[Ramp], Awaitable[object]],
 ) -> None:
     main = asyncio.current_task()
@@ -223,12 +220,15 @@ async def _main(
         status = await driver.status()
         drive.manifest = _manifest(drive, status)
         drive.run_dir.write_manifest(drive.manifest)
-        drive.ramp = Ramp(
-            driver, drive.timing, drive.profile.thresholds, steps_file, args.baseline_wer, listener
-        )
+        steps_file = drive.run_dir.writer(STEPS)
+        thresholds = drive.profile.thresholds
+        drive.ramp = Ramp(driver, drive.timing, thresholds, steps_file, args.baseline_wer, listener)
         if drive.schedule.get("kind") == "steps":
             drive.ramp.state.planned_steps = list(drive.schedule["steps"])
-        await body(drive.ramp)
+        try:
+            await body(drive.ramp)
+        finally:
+            steps_file.close()
 
 
 @asynccontextmanager
@@ -236,7 +236,7 @@ async def _in_process(parts: _LocalParts, run_dir: RunDir) -> AsyncIterator[Driv
     args = parts.args
     metrics = WindowedMetrics()
     serve_metrics(metrics, args)
-    sessions = run_dir.writer(SESSIONS)
+    sessions = run_dir.create().writer(SESSIONS)
     settings = session_settings(args, parts.url)
     try:
         async with LoadService(
@@ -251,6 +251,7 @@ async def _in_process(parts: _LocalParts, run_dir: RunDir) -> AsyncIterator[Driv
 async def _control(url: str, run_dir: RunDir) -> AsyncIterator[Driver]:
     async with ControlClient(url) as client:
         await client.status()  # unreachable: exit 4 before anything else
+        run_dir.create()
         try:
             await client.record_to(run_dir.path.resolve())
         except UsageError as exc:
