@@ -126,6 +126,7 @@ class Ramp:
         started_at = time.time()
         expected = self.timing.ramp_s(int(before["clients"]), step.clients)
         deadline = started_at + expected + self.timing.ramp_timeout_s
+        self.state.target, self.state.active = status["target"], status["active"]
         self._stage(RAMPING, started_at + expected)
         while status["active"] < step.clients and time.time() < deadline:
             await asyncio.sleep(self.timing.poll_s)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import signal
 import sys
 import time
@@ -42,6 +41,7 @@ from loadgen.preflight import check_reachable
 from loadgen.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
 from loadgen.progress import LiveView
 from loadgen.ramp import Listener, Ramp, StepTiming
+from loadgen.report import write_report
 from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
 from loadgen.runner import CONTINUOUS, PER_FILE
 from loadgen.service import Driver, LoadService, WindowedMetrics
@@ -306,16 +306,7 @@ def finish(drive: Drive, console: Console, outcome: dict[str, Any]) -> None:
 
 def _report(drive: Drive, console: Console) -> Path | None:
     try:
-        module = importlib.import_module("loadgen.report")
-    except ModuleNotFoundError as exc:
-        if exc.name != "loadgen.report":
-            raise
-        return None
-    write_report = getattr(module, "write_report", None)
-    if write_report is None:
-        return None
-    try:
-        return Path(write_report(drive.run_dir.path, drive.args.prometheus_url))
+        return write_report(drive.run_dir.path, drive.args.prometheus_url)
     except UserError as exc:
         console.print(f"[yellow]report not written[/]: {exc}", highlight=False)
         return None
