@@ -56,9 +56,10 @@ async def stream(settings, audio, reference=None, metrics=None) -> SessionResult
     return await StreamSession(settings, plan, result, reference, metrics or LoadgenMetrics()).run()
 
 
-async def one_session(corpus, free_port, fault: str, **overrides) -> SessionResult:
+async def one_session(corpus, free_port, fault: str, seconds: float = 2.0, **overrides) -> SessionResult:
+    audio = corpus.utterances[0].audio[: int(seconds * 16000)]
     async with simulator(corpus, free_port, fault) as url:
-        return await stream(settings_for(url, **overrides), [corpus.utterances[0].audio[:32000]])
+        return await stream(settings_for(url, **overrides), [audio])
 
 
 # mode -> (outcome, error kind, protocol errors counted, warnings)
@@ -131,5 +132,6 @@ async def test_reconnects_are_bounded(corpus, free_port):
 
 
 async def test_a_stalled_server_is_left_for_another_replica_when_reconnecting(corpus, free_port):
-    result = await one_session(corpus, free_port, "mute", reconnect=ReconnectPolicy(max_attempts=1))
+    # 1 s without a transcript on each connection, 4 s of speech: the new connection stalls too
+    result = await one_session(corpus, free_port, "mute", 4.0, reconnect=ReconnectPolicy(max_attempts=1))
     assert (result.outcome, result.error_kind, result.reconnects) == ("error", "stalled", 1)
