@@ -1,14 +1,17 @@
-"""The p95 lag alert end to end: an overloaded stack, Prometheus firing the shared rule, Alertmanager
-receiving it (its API) and notifying a webhook receiver.
+"""The p95 lag alert end to end: a ramp past the knee of the stack, Prometheus firing the shared rule,
+Alertmanager receiving it (its API) and notifying a webhook receiver; and the dashboards' step
+annotation marking the ramp's steps.
 
-The local stack runs the simulator backend (no model, so the overload is cheap and its lag is known):
+The local stack runs the simulator backend (no model, so overload is cheap and its lag is known):
 2 replicas that each carry 1 stream at 0.2 s lag (inside the 0.5 s SLO) and 1.0 s more per further
-stream; 4 clients put 2 streams on each, so the transcript lag is about 1.2 s.
+stream. `loadgen ramp --steps 2,4,6,...` holds 2 clients (one per replica: within the SLO), then steps past
+the knee (1.2 s and more).
 
 Timing: the rules are prometheus/rules/alerts.yml unchanged (`for: 1m`); the local stack evaluates them
-every 5 s, the scrape interval, as Compose does. The p95 recording rule needs two scrapes of lag samples
-(~10-15 s), then the alert is pending for 1 min, so it reaches Alertmanager ~80 s after the load starts.
-That is short enough that no shorter evaluation interval is needed, and none is used.
+every 5 s, the scrape interval, as Compose does. The p95 recording rule needs two scrapes of overloaded
+lag samples (~10-15 s), then the alert is pending for 1 min, so it reaches Alertmanager ~80 s after the
+overload starts, ~105 s into the test. That is short enough that no shorter evaluation interval is
+needed, and none is used.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,16 +29,21 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stack.dashboards import annotation_queries, dashboards
 from stack.local import LocalStack, SimulatorSettings, StackSettings
 from stack.ports import LocalPorts, free_base_port
 from stack.render import ALERTMANAGER_CONFIG, ROOT
+from tests.prometheus_api import finite_points, get_json, query, query_range
 
 pytestmark = pytest.mark.integration
 
 ALERT = "TranscriptLagP95AboveSLO"
 REPLICAS = 2
-CLIENTS = 4
-ARRIVAL_TIMEOUT_S = 170  # the expected ~80 s, with room for a slow machine
+STEPS = "2,4,6,8,8,8"  # 2: one stream per replica, within the SLO; then past the knee
+STEP_S = (5, 20)  # warm-up, hold: 25 s a step
+MAX_CLIENTS = 4  # per replica: 8 clients are never refused
+ARRIVAL_TIMEOUT_S = 170  # the expected ~105 s, with room for a slow machine
+RATE_INTERVAL = "30s"  # Grafana's $__rate_interval at a 5 s scrape interval
 OVERLOAD = SimulatorSettings(capacity=1, base_lag_s=0.2, per_stream_lag_s=1.0)
 
 
@@ -76,7 +83,7 @@ def webhook() -> Iterator[Webhook]:
 
 
 @pytest.fixture
-def overloaded_stack(tmp_path: Path, webhook: Webhook, generated_corpus: Path) -> Iterator[LocalStack]:
+def simulated_stack(tmp_path: Path, webhook: Webhook, generated_corpus: Path) -> Iterator[LocalStack]:
     """The simulator stack, its Alertmanager config the repository's with a webhook on the default
     receiver: what a user does to be notified (alertmanager/alertmanager.yml says how)."""
     config = yaml.safe_load((ROOT / ALERTMANAGER_CONFIG).read_text())
@@ -86,6 +93,7 @@ def overloaded_stack(tmp_path: Path, webhook: Webhook, generated_corpus: Path) -
     path.write_text(yaml.safe_dump(config))
     settings = StackSettings(
         replicas=REPLICAS,
+        max_clients=MAX_CLIENTS,
         run_dir=tmp_path / "stack",
         ports=LocalPorts(free_base_port(REPLICAS)),
         simulator=SimulatorSettings(
@@ -98,11 +106,6 @@ def overloaded_stack(tmp_path: Path, webhook: Webhook, generated_corpus: Path) -
         yield stack
 
 
-def get_json(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
 def active_alerts(stack: LocalStack) -> list[dict]:
     """Alertmanager's alerts (GET /api/v2/alerts), active ones only."""
     alerts = get_json(f"{stack.alertmanager_url}/api/v2/alerts")
@@ -110,18 +113,26 @@ def active_alerts(stack: LocalStack) -> list[dict]:
     return [a for a in alerts if a["status"]["state"] == "active"]
 
 
-def start_load(stack: LocalStack, corpus: Path) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "loadgen", "run", "--url", stack.balancer_url]
-    argv += ["--num-clients", str(CLIENTS), "--connect-rate", "10", "--duration", str(ARRIVAL_TIMEOUT_S)]
-    argv += ["--audio-dir", str(corpus), "--metrics-port", str(stack.settings.ports.loadgen_metrics)]
-    argv += ["--output-file", str(stack.run_dir / "sessions.jsonl"), "--settle", "0.5"]
+def start_ramp(stack: LocalStack, corpus: Path) -> subprocess.Popen[str]:
+    warmup, hold = STEP_S
+    argv = [sys.executable, "-m", "loadgen", "ramp", "--url", stack.balancer_url, "--steps", STEPS]
+    argv += ["--keep-going", "--warmup", str(warmup), "--hold", str(hold), "--connect-rate", "10"]
+    argv += ["--audio-dir", str(corpus), "--no-live"]
+    argv += [
+        "--metrics-port",
+        str(stack.settings.ports.loadgen_metrics),
+        "--run-dir",
+        str(stack.run_dir / "ramp"),
+    ]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
-def wait_for_alert(stack: LocalStack, load: subprocess.Popen[str]) -> tuple[dict, float]:
+def wait_for_alert(stack: LocalStack, ramp: subprocess.Popen[str]) -> tuple[dict, float]:
     started = time.monotonic()
     while time.monotonic() - started < ARRIVAL_TIMEOUT_S:
-        assert load.poll() is None, f"the load ended early ({load.returncode})"
+        assert ramp.poll() is None, (
+            f"the ramp ended early ({ramp.returncode}): {ramp.communicate()[0][-3000:]}"
+        )
         if arrived := [a for a in active_alerts(stack) if a["labels"]["alertname"] == ALERT]:
             return arrived[0], time.monotonic() - started
         time.sleep(2)
@@ -129,32 +140,31 @@ def wait_for_alert(stack: LocalStack, load: subprocess.Popen[str]) -> tuple[dict
     pytest.fail(f"{ALERT} did not reach Alertmanager within {ARRIVAL_TIMEOUT_S} s; rules: {rules}")
 
 
-def stop_load(load: subprocess.Popen[str]) -> str:
-    load.send_signal(signal.SIGINT)
-    output, _ = load.communicate(timeout=60)
+def stop(ramp: subprocess.Popen[str]) -> str:
+    ramp.send_signal(signal.SIGINT)
+    output, _ = ramp.communicate(timeout=60)
     return output
 
 
-def test_overload_fires_the_p95_alert_and_alertmanager_receives_it(
-    overloaded_stack, generated_corpus, webhook
+def test_a_ramp_past_the_knee_fires_the_p95_alert_and_alertmanager_receives_it(
+    simulated_stack, generated_corpus, webhook
 ):
-    stack = overloaded_stack
+    stack = simulated_stack
     assert active_alerts(stack) == []  # nothing fires on an idle stack
-    load = start_load(stack, generated_corpus)
+    started = time.time()
+    ramp = start_ramp(stack, generated_corpus)
     try:
-        alert, after_s = wait_for_alert(stack, load)
+        alert, after_s = wait_for_alert(stack, ramp)
         deadline = time.monotonic() + 30  # group_wait 10 s, then the webhook is posted
         while not webhook.bodies and time.monotonic() < deadline:
             time.sleep(1)
         firing = {a["labels"]["alertname"] for a in active_alerts(stack)}
-        [p95] = get_json(f"{stack.prometheus_url}/api/v1/query?query=loadgen:transcript_lag_seconds:p95")[
-            "data"
-        ]["result"]
+        [p95] = query(stack.prometheus_url, "loadgen:transcript_lag_seconds:p95")
     finally:
-        output = stop_load(load)
-    print(output[-3000:])
+        output = stop(ramp)
+    print(output[-2500:])
     print(
-        f"{ALERT} at Alertmanager {after_s:.0f} s after the load started; p95 {float(p95['value'][1]):.2f} s"
+        f"{ALERT} at Alertmanager {after_s:.0f} s after the ramp started; p95 {float(p95['value'][1]):.2f} s"
     )
     print(json.dumps(alert, indent=2))
 
@@ -165,3 +175,14 @@ def test_overload_fires_the_p95_alert_and_alertmanager_receives_it(
     assert firing == {ALERT}, f"only the lag alert should fire, got {firing}"  # no false alarms
     [notified] = [b for b in webhook.bodies if b["commonLabels"].get("alertname") == ALERT]
     assert notified["status"] == "firing" and notified["receiver"] == "default"
+
+    # Not while the first step held 2 clients (within the SLO): not even pending before the knee.
+    url = stack.prometheus_url
+    steps = finite_points(query_range(url, "max(loadgen_step)", started, time.time()))
+    knee = min(t for t, step in steps if step >= 1)
+    assert not query_range(url, f'ALERTS{{alertname="{ALERT}"}}', started, knee - 5)
+    # The dashboards' step annotation marks the ramp's steps.
+    for board, text in dashboards().items():
+        for name, _, expr in annotation_queries(text):
+            marks = query_range(url, expr.replace("$__rate_interval", RATE_INTERVAL), started, time.time())
+            assert len(finite_points(marks)) >= 2, f"{board}: {name} marks no step"

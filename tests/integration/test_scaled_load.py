@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import math
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -18,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen.results_file import read_results
 from stack.dashboards import annotation_queries, dashboards, panel_queries
+from tests.prometheus_api import finite_points, query, query_range
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -35,37 +33,15 @@ def exporter_samples(local_stack) -> dict[tuple[str, str], float]:
 
 
 # What cannot have data in this run, and why. The GPU collector is tested with an NVML double in
-# tests/unit/test_exporter_gpu.py; the step annotation with the ramp that sets loadgen_step.
+# tests/unit/test_exporter_gpu.py.
 NO_GPU = "no GPU here: no DCGM series"
 EXEMPT = {
     "GPU utilisation": NO_GPU,
     "GPU memory used": NO_GPU,
-    "Load steps": "annotation: loadgen_step changes only while a ramp steps; `loadgen run` holds one load",
+    "Load steps": "loadgen_step moves only in a ramp (`loadgen run` holds one load): "
+    "tests/integration/test_alerting.py evaluates it during a real `loadgen ramp`",
 }
 RATE_INTERVAL = "30s"  # what Grafana's $__rate_interval is for a 5 s scrape interval at this zoom
-
-
-def prometheus_query(local_stack, expr: str) -> list[dict]:
-    query = urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(f"{local_stack.prometheus_url}/api/v1/query?{query}", timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
-def prometheus_range(local_stack, expr: str, start: float, end: float) -> list[dict]:
-    """The query over [start, end] at the scrape interval, as a Grafana panel asks for it."""
-    query = urllib.parse.urlencode({"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": "5"})
-    url = f"{local_stack.prometheus_url}/api/v1/query_range?{query}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
-def finite_points(result: list[dict]) -> list[float]:
-    """Every value of a range result a panel would draw (NaN, e.g. a quantile of nothing, draws nothing)."""
-    return [v for series in result for _, text in series["values"] if not math.isnan(v := float(text))]
 
 
 def assert_every_panel_and_rule_has_data(local_stack, start: float, end: float) -> None:
@@ -79,7 +55,10 @@ def assert_every_panel_and_rule_has_data(local_stack, start: float, end: float) 
     ]
     rules = yaml.safe_load((REPO / "prometheus/rules/recording.yml").read_text())["groups"]
     queries += [(f"rule {r['record']}", r["record"]) for g in rules for r in g["rules"]]
-    points = {name: finite_points(prometheus_range(local_stack, expr, start, end)) for name, expr in queries}
+    url = local_stack.prometheus_url
+    points = {
+        name: [v for _, v in finite_points(query_range(url, expr, start, end))] for name, expr in queries
+    }
     print(f"{'query (dashboard: panel / legend, or recording rule)':<80} points  min .. max")
     for name, values in points.items():
         shown = f"{min(values):.3g} .. {max(values):.3g}" if values else "NO DATA"
@@ -141,17 +120,19 @@ def test_six_clients_through_nginx_spread_over_every_replica(local_stack, genera
     assert all(after[("container_memory_working_set_bytes", r)] > 100e6 for r in replicas)
     assert after[("nginx_up", "")] == 1 and after[("exporter_process_up", "")] == 1
     # Prometheus stored nginx's counter under the exporter's exact name (no _total suffix)
-    [accepted] = prometheus_query(local_stack, "nginx_connections_accepted")
+    [accepted] = query(local_stack.prometheus_url, "nginx_connections_accepted")
     assert float(accepted["value"][1]) >= len(results)
 
     # Prometheus scraped the load generator while it ran
-    [sessions] = prometheus_query(local_stack, 'sum(max_over_time(loadgen_sessions_total{outcome="ok"}[5m]))')
+    [sessions] = query(
+        local_stack.prometheus_url, 'sum(max_over_time(loadgen_sessions_total{outcome="ok"}[5m]))'
+    )
     assert float(sessions["value"][1]) > 0
 
     # over the whole run, as a dashboard showing it would ask
     assert_every_panel_and_rule_has_data(local_stack, start=started, end=time.time())
 
-    targets = [t for t in prometheus_query(local_stack, "up") if t["metric"]["job"] != "loadgen"]
+    targets = [t for t in query(local_stack.prometheus_url, "up") if t["metric"]["job"] != "loadgen"]
     assert targets, "Prometheus scrapes nothing"
     assert {t["metric"]["instance"]: t["value"][1] for t in targets} == {
         t["metric"]["instance"]: "1" for t in targets
