@@ -22,6 +22,7 @@ from loadgen.report.usl import UslFit, usl_throughput
 SIZE = (7.2, 3.4)
 DPI = 110
 FAIL = "#c62828"
+USL_REACH = 1.5
 
 
 def _figure() -> tuple[Figure, Axes]:
@@ -110,12 +111,15 @@ def usl_plot(rows: Sequence[StepRow], fit: UslFit | None, knees: Knees) -> bytes
     fig, ax = _figure()
     ax.scatter(xs, ys, color="#1565c0", zorder=4, label="measured")
     if fit is not None:
-        top = max(max(xs), fit.peak_clients or 0) * 1.15
+        top = max(xs) * USL_REACH  # the fit is drawn a little past the data, never far into extrapolation
         n = np.linspace(1, max(top, 2), 200)
         label = f"USL fit ({fit.parameters()})"
         ax.plot(n, usl_throughput(n, fit.lam, fit.sigma, fit.kappa), color="#455a64", label=label)
-        if fit.peak_clients is not None and fit.peak_throughput is not None:
-            ax.axvline(fit.peak_clients, color="#455a64", linestyle=":", label=f"N* = {fit.peak_clients:.1f}")
+        peak = fit.peak_clients
+        if peak is not None and peak <= top:
+            ax.axvline(peak, color="#455a64", linestyle=":", label=f"N* = {peak:.1f}")
+        elif peak is not None:
+            ax.plot([], [], " ", label=f"N* = {peak:.1f} (beyond the measured range)")
     for knee, label, color in (
         (knees.throughput, "throughput knee", "#ef6c00"),
         (knees.lag_p95, "lag knee", FAIL),
@@ -177,6 +181,19 @@ def cpu_plot(
     if made is None:
         return None
     fig, ax = made
+    totals: dict[float, float] = {}
+    for xs, ys in values.values():
+        for x, y in zip(xs, ys, strict=True):
+            totals[x] = totals.get(x, 0.0) + y
+    if len(values) > 1:
+        points = sorted(totals.items())
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            color="black",
+            linestyle="--",
+            label="all replicas",
+        )
     if host_cpus:
         ax.axhline(host_cpus, color=FAIL, linestyle="--", label=f"host: {host_cpus:g} cores")
     ax.set_ylim(0, None)

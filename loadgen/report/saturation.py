@@ -17,6 +17,24 @@ SATURATED = 0.9
 
 
 @dataclass(frozen=True)
+class Usage:
+    """One resource of one window against its allotment."""
+
+    what: str
+    used: float
+    allotted: float
+    unit: str
+
+    @property
+    def ratio(self) -> float:
+        """used / allotted."""
+        return self.used / self.allotted
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.used:.2f} of {self.allotted:.2f} {self.unit} ({100 * self.ratio:.0f} %)"
+
+
+@dataclass(frozen=True)
 class Saturation:
     """The first saturated resources and the first failing criteria, each with its client count."""
 
@@ -24,62 +42,64 @@ class Saturation:
     resources: list[str]  # every resource that crossed at that step
     criterion_clients: int | None
     criteria: list[str]
+    highest: str | None  # the resource closest to its allotment over the whole run, and where
     headline: str
 
 
-def saturated_resources(usage: StepResources, host_cpus: float | None) -> list[str]:
-    """Each resource of one window at or above SATURATED of its allotment, described."""
-    found = []
+def usages(usage: StepResources, host_cpus: float | None) -> list[Usage]:
+    """Every resource of one window whose allotment is known."""
+    pairs = []
     for name, r in sorted(usage.replicas.items()):
-        found += _crossed(f"CPU of {name}", r.cpu_cores, r.cpu_limit_cores, "cores")
-        found += _crossed(f"memory of {name}", _gib(r.memory_bytes), _gib(r.memory_limit_bytes), "GiB")
-    cores = [r.cpu_cores for r in usage.replicas.values() if r.cpu_cores is not None]
-    found += _crossed(
-        "host CPU (all replicas)", sum(cores) if cores else None, usage.host_cpus or host_cpus, "cores"
-    )
+        pairs.append(Usage(f"CPU of {name}", r.cpu_cores or 0.0, r.cpu_limit_cores or 0.0, "cores"))
+        pairs.append(Usage(f"memory of {name}", _gib(r.memory_bytes), _gib(r.memory_limit_bytes), "GiB"))
+    cores = sum(r.cpu_cores or 0.0 for r in usage.replicas.values())
+    pairs.append(Usage("host CPU (all replicas)", cores, usage.host_cpus or host_cpus or 0.0, "cores"))
     for gpu, g in sorted(usage.gpus.items()):
-        found += _crossed(
-            f"GPU {gpu} utilisation", g.util_pct, 100.0 if g.util_pct is not None else None, "%"
-        )
-        found += _crossed(f"GPU {gpu} memory", g.fb_used_mib, g.fb_total_mib, "MiB")
-    return found
+        pairs.append(Usage(f"GPU {gpu} utilisation", g.util_pct or 0.0, 100.0, "%"))
+        pairs.append(Usage(f"GPU {gpu} memory", g.fb_used_mib or 0.0, g.fb_total_mib or 0.0, "MiB"))
+    return [u for u in pairs if u.allotted > 0]
 
 
-def _gib(value: float | None) -> float | None:
-    return None if value is None else value / 2**30
-
-
-def _crossed(what: str, used: float | None, allotted: float | None, unit: str) -> list[str]:
-    if used is None or not allotted or used < SATURATED * allotted:
-        return []
-    return [f"{what} {used:.2f} of {allotted:.2f} {unit} ({used / allotted:.0%})"]
+def _gib(value: float | None) -> float:
+    return 0.0 if value is None else value / 2**30
 
 
 def what_saturated_first(
     rows: Sequence[StepRow], resources: dict[int, StepResources], host_cpus: float | None
 ) -> Saturation:
-    """Walk the steps by client count; name the first resource crossing and the first failing criteria."""
+    """Walk the steps by client count; name the first resource at SATURATED of its allotment, the first
+    failing criteria, and the resource that came closest."""
     ordered = sorted(rows, key=lambda r: (r.clients, r.index))
+    measured = [(r.clients, usages(resources[r.index], host_cpus)) for r in ordered if r.index in resources]
     hit: tuple[int | None, list[str]] = (None, [])
-    for row in ordered:
-        found = saturated_resources(resources[row.index], host_cpus) if row.index in resources else []
-        if found:
-            hit = (row.clients, found)
+    for clients, found in measured:
+        crossed = [str(u) for u in found if u.ratio >= SATURATED]
+        if crossed:
+            hit = (clients, crossed)
             break
+    top = max(((u.ratio, n, u) for n, us in measured for u in us), default=None, key=lambda t: t[0])
+    highest = f"{top[2]} at {clients_text(top[1])}" if top else None
     fail: tuple[int | None, list[str]] = next(
         ((r.clients, r.failed) for r in ordered if r.passed is False), (None, [])
     )
-    return Saturation(hit[0], hit[1], fail[0], fail[1], _headline(hit, fail, bool(resources)))
+    headline = _headline(hit, fail, highest if resources else None, bool(resources))
+    return Saturation(hit[0], hit[1], fail[0], fail[1], highest, headline)
 
 
 def _headline(
-    hit: tuple[int | None, list[str]], fail: tuple[int | None, list[str]], have_resources: bool
+    hit: tuple[int | None, list[str]], fail: tuple[int | None, list[str]], highest: str | None, measured: bool
 ) -> str:
     failed = (
         f"{'; '.join(fail[1]) or 'a criterion'} at {clients_text(fail[0])}" if fail[0] is not None else None
     )
     if hit[0] is None:
-        scope = "no resource reached 90 % of its allotment" if have_resources else "no resource data"
+        scope = (
+            f"no resource reached {100 * SATURATED:.0f} % of its allotment"
+            if measured
+            else "no resource data"
+        )
+        if highest:
+            scope += f"; highest: {highest}"
         return f"first failure: {failed} ({scope})" if failed else f"nothing failed ({scope})"
     first = f"{hit[1][0]} at {clients_text(hit[0])}"
     if failed is None:

@@ -96,7 +96,7 @@ def test_a_replica_at_its_cpu_quota_and_a_full_gpu_are_saturation():
     }
     report = build_report(inputs(steps, resources=resources))
     assert report.saturation.resource_clients == 2
-    assert report.saturation.resources == ["GPU 0 utilisation 93.00 of 100.00 % (93%)"]
+    assert report.saturation.resources == ["GPU 0 utilisation 93.00 of 100.00 % (93 %)"]
 
 
 def test_host_cpus_from_the_manifest_when_prometheus_has_none():
@@ -105,8 +105,21 @@ def test_host_cpus_from_the_manifest_when_prometheus_has_none():
     report = build_report(inputs(steps, run=manifest(host_cpus=2), resources=resources))
     assert report.saturation.resource_clients == 2
     without = build_report(inputs(steps, resources=resources))
-    assert without.saturation.resource_clients is None
+    assert without.saturation.resource_clients is None and without.saturation.highest is None
     assert "no resource reached 90 %" in without.saturation.headline
+
+
+def test_the_closest_resource_is_named_when_none_saturated():
+    steps = ramp_steps(System(knee=8), [1, 2, 4])
+    resources = {
+        i: cpu({"whisperlive-1": 0.3 * n, "whisperlive-2": 0.1 * n}) for i, n in enumerate([1, 2, 4])
+    }
+    report = build_report(inputs(steps, run=manifest(host_cpus=2), resources=resources))
+    assert report.saturation.resource_clients is None
+    assert report.saturation.highest == "host CPU (all replicas) 1.60 of 2.00 cores (80 %) at 4 clients"
+    assert report.saturation.headline.endswith(
+        "highest: host CPU (all replicas) 1.60 of 2.00 cores (80 %) at 4 clients)"
+    )
 
 
 def test_a_run_still_marked_running_is_reported_as_interrupted():
