@@ -59,9 +59,11 @@ def windows_of(steps: Iterable[dict[str, Any]]) -> list[Window]:
     """The measured window of each step record that has one."""
     out = []
     for step in steps:
-        start, end = step.get("measure_from"), step.get("ended_at")
-        if isinstance(start, int | float) and isinstance(end, int | float) and end > start:
-            out.append(Window(int(step["index"]), float(start), float(end)))
+        index, start, end = step.get("index"), step.get("measure_from"), step.get("ended_at")
+        if not (isinstance(index, int) and isinstance(start, int | float) and isinstance(end, int | float)):
+            continue
+        if end > start:
+            out.append(Window(index, float(start), float(end)))
     return out
 
 

@@ -92,8 +92,8 @@ def step_row(record: dict[str, Any]) -> StepRow:
     replicas = window.get("replicas") or {}
     passed = verdict.get("passed")
     return StepRow(
-        index=int(record.get("index", 0)),
-        clients=int(record.get("clients", 0)),
+        index=int(_num(record.get("index")) or 0),
+        clients=int(_num(record.get("clients")) or 0),
         phase=str(record.get("phase", "")),
         started_at=_num(record.get("started_at")),
         measure_from=_num(record.get("measure_from")),

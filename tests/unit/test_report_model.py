@@ -211,3 +211,13 @@ def test_summary_json_is_strict_json():
     report = build_report(inputs([{"index": 0, "clients": 1, "phase": "explicit"}]))
     text = json.dumps(report.to_json_dict(), allow_nan=False)
     assert json.loads(text)["capacity"]["max_clients"] is None
+
+
+def test_garbage_fields_in_a_step_do_not_stop_the_report():
+    steps = [
+        *ramp_steps(System(), [1, 2]),
+        {"index": "x", "clients": "many", "window": None, "verdict": None},
+    ]
+    report = build_report(inputs(steps))
+    assert report.capacity.max_clients == 2
+    assert any(r.clients == 0 and r.passed is None for r in report.rows)
