@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loadgen.errors import UsageError
+from loadgen.errors import ServerUnreachable, UsageError
 
 if TYPE_CHECKING:
     from stack.local import LocalStack
@@ -109,10 +109,21 @@ class LocalChaos:
 
     def act(self, action: str, replica: int) -> str:
         """Signal the replica's process (restart: kill if running, start again, wait until ready)."""
+        from stack.local import StackError
+
+        try:
+            return self._act(action, replica)
+        except StackError as exc:
+            raise UsageError(str(exc)) from exc
+
+    def _act(self, action: str, replica: int) -> str:
+        record = self.stack.processes.get(self.name(replica))
+        if record is None:
+            count = self.stack.settings.replicas
+            raise UsageError(f"{self.name(replica)} is not in the stack: it has replicas 1..{count}")
         if action == KILL:
-            pid = self.stack.processes[self.name(replica)].pid
             address = self.stack.kill_replica(replica)
-            return f"SIGKILL pid {pid} ({address})"
+            return f"SIGKILL pid {record.pid} ({address})"
         if action == PAUSE:
             return f"SIGSTOP pid {self.stack.pause_replica(replica)}"
         if action == RESUME:
@@ -161,6 +172,26 @@ class ComposeChaos:
         else:
             container.restart()
         return f"docker {'unpause' if action == RESUME else action} {container.name}"
+
+
+def open_target(
+    compose: bool, stack_dir: Path, service: str = COMPOSE_SERVICE, project: str | None = None
+) -> ChaosTarget:
+    """The Compose containers (Docker engine from the environment) or the local stack in `stack_dir`;
+    one clear error when neither can be reached."""
+    if compose:
+        import docker
+
+        try:
+            return ComposeChaos(docker.from_env(), service, project)
+        except docker.errors.DockerException as exc:
+            raise ServerUnreachable(f"cannot reach the Docker engine ({exc}); is dockerd running?") from exc
+    from stack.local import LocalStack, StackError
+
+    try:
+        return LocalChaos(LocalStack.attach(stack_dir))
+    except StackError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def event_appender(path: Path) -> EventSink:

@@ -14,15 +14,12 @@ from loadgen.chaos import (
     PAUSE,
     RESTART,
     RESUME,
-    ChaosTarget,
-    ComposeChaos,
     EventSink,
-    LocalChaos,
     act_and_log,
     event_appender,
+    open_target,
 )
 from loadgen.commands.common import EXIT_OK, positive_float, positive_int
-from loadgen.errors import ServerUnreachable, UsageError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,37 +41,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def command_chaos(args: argparse.Namespace, console: Console) -> int:
     """Act once (pause --duration: pause, wait, resume) and print each detail."""
-    target = _target(args)
+    target = open_target(args.compose, args.stack_dir, args.service, args.project)
     sink: EventSink = event_appender(args.events) if args.events else (lambda _event: None)
     actions = [args.action] + ([RESUME] if args.action == PAUSE and args.duration else [])
     for number, action in enumerate(actions):
         if number:
             time.sleep(args.duration)
-        detail = _act(target, action, args, sink)
+        detail = act_and_log(target, action, args.replica, sink, args.step)
         console.print(f"{action} {target.name(args.replica)}: {detail}", highlight=False)
     return EXIT_OK
-
-
-def _act(target: ChaosTarget, action: str, args: argparse.Namespace, sink: EventSink) -> str:
-    from stack.local import StackError
-
-    try:
-        return act_and_log(target, action, args.replica, sink, args.step)
-    except StackError as exc:
-        raise UsageError(str(exc)) from exc
-
-
-def _target(args: argparse.Namespace) -> ChaosTarget:
-    if args.compose:
-        import docker
-
-        try:
-            return ComposeChaos(docker.from_env(), args.service, args.project)
-        except docker.errors.DockerException as exc:
-            raise ServerUnreachable(f"cannot reach the Docker engine ({exc}); is dockerd running?") from exc
-    from stack.local import LocalStack, StackError
-
-    try:
-        return LocalChaos(LocalStack.attach(args.stack_dir))
-    except StackError as exc:
-        raise UsageError(str(exc)) from exc

@@ -87,3 +87,27 @@ def test_compose_chaos_selects_by_service_and_replica_number_and_logs_the_event(
 def test_compose_chaos_without_such_a_replica_is_a_usage_error():
     with pytest.raises(UsageError, match="no Compose container for service whisperlive replica 4"):
         ComposeChaos(FakeClient([])).act("kill", 4)
+
+
+def test_a_replica_outside_the_local_stack_is_one_clear_line(tmp_path):
+    from loadgen.chaos import LocalChaos
+    from stack.local import LocalStack, StackSettings
+
+    stack = LocalStack(StackSettings(replicas=3, run_dir=tmp_path))
+    with pytest.raises(UsageError, match=r"whisperlive-7 is not in the stack: it has replicas 1\.\.3"):
+        LocalChaos(stack).act("kill", 7)
+
+
+def test_chaos_sh_without_a_stack_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "chaos.sh"
+    done = subprocess.run(
+        [str(script), "kill", "1", "--stack-dir", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"loadgen chaos: no stack in {tmp_path}: {tmp_path}/stack.json does not exist (start one with `up`)"
+    )
+    assert subprocess.run([str(script), "explode"], capture_output=True, timeout=10).returncode == 2
