@@ -21,7 +21,7 @@ integration:
 test: install lint
 	python3 -m pytest tests -q -ra
 
-# Benchmarks (docs/PERFORMANCE.md): about 14 minutes at most, pinned to cores 0 and 1; never part of CI.
+# Benchmarks (docs/PERFORMANCE.md): 15 minutes at most, pinned to cores 0 and 1; never part of CI.
 bench:
 	python3 -m pip install -q --disable-pip-version-check 'uvloop>=0.19' 'picows>=1.0' 'websocket-client>=1.6'
 	python3 -m bench.run_all

@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark, one after the other, bounded (about 14 minutes at most), never in CI.
+"""`make bench`: every benchmark, one after the other, bounded (15 minutes at most), never in CI.
 
 Each benchmark runs as its own process under a time limit and writes its JSON (or, for the exporter,
 its table) under `--out` (default `runs/bench/<UTC time>/`); `docs/PERFORMANCE.md` says how to read them.
@@ -22,9 +22,9 @@ from bench.procs import REPO, load_average
 
 # (name, module and arguments, time limit in seconds)
 BENCHMARKS = (
-    ("streams_per_core", ["bench.streams_per_core", "--budget", "130", "--sink-check"], 600),
-    ("accuracy", ["bench.accuracy"], 90),
-    ("ws_send", ["bench.ws_send"], 60),
+    ("streams_per_core", ["bench.streams_per_core", "--budget", "120", "--sink-check"], 540),
+    ("accuracy", ["bench.accuracy"], 120),
+    ("ws_send", ["bench.ws_send"], 100),
     ("recv_path", ["bench.recv_path"], 60),
     ("exporter_scrape", ["bench.exporter_scrape"], 60),
 )

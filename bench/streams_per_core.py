@@ -50,10 +50,10 @@ SLIP_P99_TARGET_MS = 20.0
 SIMULATOR_LAG_S = 0.1
 STARTUP_S = 3.0  # interpreter start and corpus load, before the first connection
 LADDERS = {
-    "ours": (1000, 2000, 3000, 4000, 5000),
-    "ours-asyncio": (500, 1000, 2000, 3000),
-    "naive": (100, 250, 500, 1000, 2000),
-    "upstream": (100, 200, 400, 800),  # two OS threads per client: bounded
+    "ours": (1000, 2000, 2500, 3000, 4000, 5000),
+    "ours-asyncio": (500, 1000, 1500, 2000, 3000),
+    "naive": (50, 100, 250, 500, 1000, 2000),
+    "upstream": (100, 200, 300, 400, 800),  # two OS threads per client: bounded
 }
 CONNECT_RATE = {"upstream": 200.0}  # per second; the others connect at --connect-rate
 

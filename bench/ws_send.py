@@ -6,7 +6,7 @@ loop, and sends again (so each send is its own wake-up, as when paced), with the
 Frames per second of one core is the ceiling of a generator built on that library; x 0.256 it is the
 number of real-time streams that ceiling would allow with nothing else to do.
 
-    python -m bench.ws_send [--connections 200] [--seconds 5] [--out runs/bench/ws_send.json]
+    python -m bench.ws_send [--connections 200] [--seconds 4] [--repeats 3] [--out runs/bench/ws_send.json]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-import psutil
+import numpy as np
 import uvloop
 from picows import WSListener, WSMsgType, WSTransport, ws_connect
 from websockets.asyncio.client import connect
@@ -25,7 +25,6 @@ from websockets.asyncio.client import connect
 from bench.procs import (
     GENERATOR_CORE,
     SERVER_CORE,
-    CpuMeter,
     free_port,
     pinned,
     python_module,
@@ -92,28 +91,34 @@ def client_main(args: argparse.Namespace) -> None:
 
 
 def compare(args: argparse.Namespace) -> dict[str, object]:
-    """Each library in turn against a fresh sink; frames per second and CPU of both sides."""
+    """Each library `--repeats` times, interleaved, each against a fresh sink; the median frames/s."""
+    runs: dict[str, list[float]] = {library: [] for library in CLIENTS}
+    for _ in range(args.repeats):
+        for library in CLIENTS:
+            runs[library].append(send_once(args, library))
     rows: dict[str, object] = {}
-    for library in CLIENTS:
-        port = free_port()
-        stats = args.out.parent / f"ws_send-sink-{port}.json"
-        with pinned(SERVER_CORE, python_module("bench.sink", "--port", str(port), "--every", "0", "--stats",
-                                               str(stats))) as sink:
-            wait_listening(port, sink)
-            log = args.out.parent / f"ws_send-{library}.log"
-            command = python_module("bench.ws_send", "--client", library, "--url", f"ws://127.0.0.1:{port}",
-                                    "--connections", str(args.connections), "--seconds", str(args.seconds))
-            meter = CpuMeter(psutil.Process(sink.pid))
-            meter.start()
-            with pinned(GENERATOR_CORE, command, log) as client:
-                client.wait(timeout=args.seconds + 60)
-            sink_cpu = meter.fraction()
-        rate = json.loads(log.read_text().strip().splitlines()[-1])["frames_per_s"]
-        rows[library] = {"frames_per_s": rate, "stream_ceiling": rate * 0.256, "sink_cpu": sink_cpu}
-        print(f"{library:>20}: {rate:9.0f} frames/s ({rate * 0.256:6.0f} streams' worth), sink cpu "
-              f"{sink_cpu:.0%}", flush=True)
-        stats.unlink(missing_ok=True)
+    for library, rates in runs.items():
+        rate = float(np.median(rates))
+        rows[library] = {"frames_per_s": rate, "stream_ceiling": rate * 0.256, "runs": rates}
+        print(f"{library:>20}: {rate:9.0f} frames/s median ({rate * 0.256:6.0f} streams' worth); runs "
+              + ", ".join(f"{r:.0f}" for r in rates), flush=True)
     return rows
+
+
+def send_once(args: argparse.Namespace, library: str) -> float:
+    """One library for `--seconds` against a fresh sink on the other core."""
+    port = free_port()
+    stats = args.out.parent / f"ws_send-sink-{port}.json"
+    sink_command = python_module("bench.sink", "--port", str(port), "--every", "0", "--stats", str(stats))
+    log = args.out.parent / f"ws_send-{library}.log"
+    with pinned(SERVER_CORE, sink_command) as sink:
+        wait_listening(port, sink)
+        command = python_module("bench.ws_send", "--client", library, "--url", f"ws://127.0.0.1:{port}",
+                                "--connections", str(args.connections), "--seconds", str(args.seconds))
+        with pinned(GENERATOR_CORE, command, log) as client:
+            client.wait(timeout=args.seconds + 60)
+    stats.unlink(missing_ok=True)
+    return float(json.loads(log.read_text().strip().splitlines()[-1])["frames_per_s"])
 
 
 def main() -> int:
@@ -122,7 +127,8 @@ def main() -> int:
     parser.add_argument("--client", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--connections", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("runs/bench/ws_send.json"))
     args = parser.parse_args()
     if args.client:
@@ -132,6 +138,7 @@ def main() -> int:
     rows = compare(args)
     args.out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                     "connections": args.connections, "seconds": args.seconds,
+                                    "repeats": args.repeats,
                                     "results": rows}, indent=1))
     return 0
 
