@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table as RichTable
 
 from loadgen.report.model import Report
-from loadgen.report.tables import Table, steps_table, verdict_table
+from loadgen.report.tables import Table, compact_steps_table, verdict_table
 
 
 def rich_table(table: Table, title: str = "") -> RichTable:
@@ -24,5 +24,5 @@ def verdict_view(report: Report) -> Group:
     """The verdict table, then the steps table when there are steps."""
     parts = [rich_table(verdict_table(report), "Verdict")]
     if report.rows:
-        parts.append(rich_table(steps_table(report.rows), "Steps"))
+        parts.append(rich_table(compact_steps_table(report.rows), "Steps (every column: report.md)"))
     return Group(*parts)

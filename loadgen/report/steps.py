@@ -15,6 +15,7 @@ from loadgen.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, S
 
 LAG_CRITERION = "p95_transcript_lag"
 SOAK = "soak"
+UNKNOWN_REPLICA = "(no X-Upstream)"  # connected without a balancer that names the replica
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,9 @@ def step_row(record: dict[str, Any]) -> StepRow:
         throughput=_num(window.get("throughput")),
         send_slip_p99=_pct(window.get("send_slip"), "p99"),
         active_max=_pct(window.get("active_clients"), "max"),
-        replica_sessions={str(k): int((v or {}).get("sessions") or 0) for k, v in replicas.items()},
+        replica_sessions={
+            str(k) or UNKNOWN_REPLICA: int((v or {}).get("sessions") or 0) for k, v in replicas.items()
+        },
     )
 
 

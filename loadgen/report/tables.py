@@ -153,6 +153,16 @@ def steps_table(rows: Sequence[StepRow]) -> Table:
     return Table(STEP_HEADERS, [_step_cells(r) for r in rows])
 
 
+COMPACT = ("step", "clients", "verdict", "lag p95 (s)", "WER", "errors", "throughput")
+
+
+def compact_steps_table(rows: Sequence[StepRow]) -> Table:
+    """The steps table with the columns that fit a terminal."""
+    full = steps_table(rows)
+    keep = [full.headers.index(h) for h in COMPACT]
+    return Table(list(COMPACT), [[row[i] for i in keep] for row in full.rows])
+
+
 def _replica_cell(usage: StepResources, name: str) -> str:
     r = usage.replicas.get(name)
     if r is None:
