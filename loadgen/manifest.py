@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import time
 from importlib import metadata
 from typing import Any
 
@@ -41,6 +42,35 @@ def redacted_arguments(args: argparse.Namespace) -> dict[str, str | None]:
     """The parsed arguments as strings, secrets hidden (a set secret shows as REDACTED)."""
     secrets = {flag.lstrip("-").replace("-", "_") for flag in SECRET_FLAGS}
     return {k: None if v is None else REDACTED if k in secrets else str(v) for k, v in vars(args).items()}
+
+
+def run_dir_manifest(args: argparse.Namespace, corpus: Corpus, url: str, status: str) -> dict[str, Any]:
+    """run.json of `loadgen run --run-dir` (docs/RUN_DIR.md), kind "run", as the run starts."""
+    return {
+        "kind": "run",
+        "status": status,
+        "started_at": round(time.time(), 3),
+        "ended_at": None,
+        "url": url,
+        "command": redacted_argv(sys.argv),
+        "profile": None,
+        "schedule": {
+            "kind": "run",
+            "clients": args.num_clients,
+            "duration_s": args.duration,
+            "mode": args.mode,
+        },
+        "corpus": {
+            "root": str(corpus.root),
+            "layout": corpus.layout,
+            "files": len(corpus.utterances),
+            "duration_s": round(corpus.duration_s, 3),
+        },
+        "prometheus_url": None,
+        "replicas": None,
+        "shard": {"index": 0, "count": 1},
+        "loadgen_version": _version("whisperlive-capacity"),
+    }
 
 
 def run_manifest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -30,10 +31,11 @@ from loadgen.corpus import Corpus
 from loadgen.event_loop import add_event_loop_arg
 from loadgen.event_loop import run as run_on_loop
 from loadgen.loop_monitor import LoopMonitor, SaturationRecord, monitored
-from loadgen.manifest import run_manifest
+from loadgen.manifest import run_dir_manifest, run_manifest
 from loadgen.metrics import LoadgenMetrics
 from loadgen.preflight import check_reachable
 from loadgen.results_file import JsonlWriter, write_json
+from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, RunDir
 from loadgen.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape, RunRecord
 from loadgen.session_result import SUCCESSES
 from loadgen.summary import summarize
@@ -72,6 +74,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="one JSON line per session (default results/sessions.jsonl)",
     )
     out.add_argument("--summary-file", type=Path, help="summary JSON (default: next to --output-file)")
+    out.add_argument(
+        "--run-dir",
+        type=Path,
+        help="write a run directory instead (docs/RUN_DIR.md: run.json, sessions.jsonl; chaos appends to its "
+        "events.jsonl) for `loadgen report DIR`",
+    )
     add_metrics_args(run)
     run.set_defaults(handler=command_run)
 
@@ -85,6 +93,11 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap)
     metrics = LoadgenMetrics()
     serve_metrics(metrics, args)
+    run_dir = RunDir(args.run_dir).create() if args.run_dir else None
+    manifest = run_dir_manifest(args, corpus, url, RUNNING)
+    if run_dir:
+        args.output_file = run_dir.file(SESSIONS)
+        run_dir.write_manifest(manifest)
     writer = JsonlWriter(args.output_file)
     runner = LoadRunner(settings, corpus, shape, metrics, [writer.write])
     console.print(f"streaming to {url}: {shape.num_clients} clients, mode {shape.mode}", highlight=False)
@@ -96,6 +109,9 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         interrupted = True
     finally:
         writer.close()
+        if run_dir:
+            manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
+            run_dir.write_manifest(manifest)
     _warn_if_saturated(console, monitor.record, monitor.threshold_s)
     return _conclude(args, console, runner.record, corpus, url, interrupted)
 

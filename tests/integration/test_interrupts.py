@@ -46,10 +46,10 @@ def simulator_url(generated_corpus, free_port) -> Iterator[str]:
         sim.wait(timeout=10)
 
 
-def start_run(url: str, corpus: Path, out: Path) -> subprocess.Popen[str]:
+def start_run(url: str, corpus: Path, *output: str) -> subprocess.Popen[str]:
     command = [
         sys.executable, "-m", "loadgen", "run", "--url", url, "--num-clients", "3", "--duration", "90",
-        "--audio-dir", str(corpus), "--limit", "3", "--settle", "0.5", "--output-file", str(out),
+        "--audio-dir", str(corpus), "--limit", "3", "--settle", "0.5", *output,
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -67,8 +67,9 @@ def wait_for_lines(path: Path, count: int, timeout_s: float = 60.0) -> int:
 def test_sigkill_leaves_a_valid_jsonl_up_to_the_last_finished_session(
     simulator_url, generated_corpus, tmp_path
 ):
-    out = tmp_path / "sessions.jsonl"
-    run = start_run(simulator_url, generated_corpus, out)
+    run_dir = tmp_path / "run"
+    out = run_dir / "sessions.jsonl"
+    run = start_run(simulator_url, generated_corpus, "--run-dir", str(run_dir))
     wait_for_lines(out, 4)
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=10)
@@ -78,6 +79,13 @@ def test_sigkill_leaves_a_valid_jsonl_up_to_the_last_finished_session(
     assert len(results) == written.count("\n") >= 4
     assert all(r.outcome == "ok" for r in results)  # only finished sessions were written
     assert not out.with_suffix(".summary.json").exists()
+    # the run never said it ended: its report is built from what was written, marked interrupted
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    report = subprocess.run(
+        [sys.executable, "-m", "loadgen", "report", str(run_dir)], cwd=REPO, capture_output=True, text=True
+    )
+    assert (run_dir / "report.md").exists(), report.stderr
+    assert "interrupted" in (run_dir / "report.md").read_text()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -85,7 +93,7 @@ def test_sigint_and_sigterm_stop_cleanly_with_every_session_and_the_summary(
     simulator_url, generated_corpus, tmp_path, sig
 ):
     out = tmp_path / "sessions.jsonl"
-    run = start_run(simulator_url, generated_corpus, out)
+    run = start_run(simulator_url, generated_corpus, "--output-file", str(out))
     finished = wait_for_lines(out, 3)
     run.send_signal(sig)
     stdout, stderr = run.communicate(timeout=30)
