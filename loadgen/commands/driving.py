@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from loadgen.commands.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SESSIONS_FAILED,
     add_audio_args,
     add_metrics_args,
     add_resilience_args,
@@ -39,7 +43,7 @@ from loadgen.event_loop import run as run_on_loop
 from loadgen.pool import PoolShape
 from loadgen.preflight import check_reachable
 from loadgen.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
-from loadgen.progress import LiveView
+from loadgen.progress import LiveView, print_verdict_table
 from loadgen.ramp import Listener, Ramp, StepTiming
 from loadgen.report import write_report
 from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
@@ -129,6 +133,13 @@ def add_run_args(parser: argparse.ArgumentParser, kind: str) -> None:
     )
     group.add_argument("--no-live", action="store_true", help="no live view: one line per judged step")
     add_metrics_args(parser)
+
+
+def add_driving_args(parser: argparse.ArgumentParser, kind: str, default_mode: str) -> None:
+    """Every flag group of `loadgen ramp` and `loadgen soak` but their schedule."""
+    add_generator_args(parser, default_mode, audio_required=False)
+    add_verdict_args(parser)
+    add_run_args(parser, kind)
 
 
 def profile_from_args(args: argparse.Namespace) -> Profile:
@@ -294,14 +305,21 @@ def _manifest(drive: Drive, status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def finish(drive: Drive, console: Console, outcome: dict[str, Any]) -> None:
-    """Record the outcome in run.json and write the report (when `loadgen.report` is there)."""
+def finish(drive: Drive, console: Console, outcome: dict[str, Any], answer: str, passed: bool) -> int:
+    """Print the verdict table and the answer, record the outcome in run.json, write the report; the
+    exit code (0 passed, 1 not, 130 interrupted)."""
+    print_verdict_table(console, drive.steps)
+    console.print(Text(answer, style="" if passed else "red"), soft_wrap=True)
     if drive.manifest:
         drive.manifest["outcome"] = outcome
         drive.run_dir.write_manifest(drive.manifest)
     path = _report(drive, console)
     where = f"report: {path}" if path else f"run directory: {drive.run_dir.path}"
     console.print(where, highlight=False, soft_wrap=True)
+    if drive.interrupted:
+        console.print("interrupted: the steps judged so far are kept", highlight=False)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if passed else EXIT_SESSIONS_FAILED
 
 
 def _report(drive: Drive, console: Console) -> Path | None:

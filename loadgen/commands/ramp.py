@@ -7,23 +7,15 @@ import dataclasses
 
 from rich.console import Console
 
-from loadgen.commands.common import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SESSIONS_FAILED,
-    positive_float,
-    positive_int,
-)
+from loadgen.commands.common import positive_float, positive_int
 from loadgen.commands.driving import (
-    add_generator_args,
-    add_run_args,
-    add_verdict_args,
+    add_driving_args,
     execute,
     finish,
     prepare,
 )
 from loadgen.errors import UsageError
-from loadgen.progress import capacity_line, print_verdict_table
+from loadgen.progress import capacity_line
 from loadgen.ramp import first_failure_is_generator
 from loadgen.runner import PER_FILE
 from loadgen.search import AdaptiveSearch, ExplicitSearch, Search, outcome
@@ -64,9 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     schedule.add_argument(
         "--hold", type=positive_float, default=60.0, help="seconds measured per step, after warm-up (60)"
     )
-    add_generator_args(ramp, PER_FILE, audio_required=False)
-    add_verdict_args(ramp)
-    add_run_args(ramp, "ramp")
+    add_driving_args(ramp, "ramp", PER_FILE)
     ramp.set_defaults(handler=command_ramp)
 
 
@@ -94,13 +84,7 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     reason = found.reason
     if first_failure_is_generator(drive.steps):
         reason += "; the first failure is the load generator's own saturation: add generators, not a verdict"
-    print_verdict_table(console, drive.steps)
-    console.print(capacity_line(found.capacity, reason), highlight=False, soft_wrap=True)
-    finish(drive, console, {**dataclasses.asdict(found), "reason": reason})
-    if drive.interrupted:
-        console.print("interrupted: the steps judged so far are kept", highlight=False)
-        return EXIT_INTERRUPTED
-    if found.capacity is None:
-        console.print(f"[red]no capacity found[/]: {reason}", highlight=False)
-        return EXIT_SESSIONS_FAILED
-    return EXIT_OK
+    answer = capacity_line(found.capacity, reason)
+    return finish(
+        drive, console, {**dataclasses.asdict(found), "reason": reason}, answer, found.capacity is not None
+    )

@@ -6,22 +6,13 @@ import argparse
 
 from rich.console import Console
 
-from loadgen.commands.common import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SESSIONS_FAILED,
-    positive_float,
-    positive_int,
-)
+from loadgen.commands.common import positive_float, positive_int
 from loadgen.commands.driving import (
-    add_generator_args,
-    add_run_args,
-    add_verdict_args,
+    add_driving_args,
     execute,
     finish,
     prepare,
 )
-from loadgen.progress import print_verdict_table
 from loadgen.runner import CONTINUOUS
 
 
@@ -34,9 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     hold.add_argument(
         "--window", type=positive_float, default=300.0, help="seconds per judged window (default 300)"
     )
-    add_generator_args(soak, CONTINUOUS, audio_required=False)
-    add_verdict_args(soak)
-    add_run_args(soak, "soak")
+    add_driving_args(soak, "soak", CONTINUOUS)
     soak.set_defaults(handler=command_soak)
 
 
@@ -48,9 +37,6 @@ def command_soak(args: argparse.Namespace, console: Console) -> int:
     failed = [s["index"] for s in drive.steps if not s["verdict"]["passed"]]
     judged = len(drive.steps)
     reason = f"{judged - len(failed)}/{judged} windows passed" + (f" (failed: {failed})" if failed else "")
-    print_verdict_table(console, drive.steps)
-    console.print(f"soak at {args.clients} clients: {reason}", highlight=False, soft_wrap=True)
-    finish(drive, console, {"windows": judged, "failed_windows": failed, "reason": reason})
-    if drive.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if judged and not failed else EXIT_SESSIONS_FAILED
+    answer = f"soak at {args.clients} clients: {reason}"
+    outcome = {"windows": judged, "failed_windows": failed, "reason": reason}
+    return finish(drive, console, outcome, answer, bool(judged) and not failed)

@@ -20,20 +20,22 @@ from loadgen.run_dir import STEPS, RunDir
 from tests.simulator_process import FAST_RAMP, simulator
 
 
+def _ramp_args(url: str, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        "ramp",
+        "--url",
+        url,
+        "--audio-dir",
+        "test_audio/corpus",
+        "--run-dir",
+        str(run_dir),
+        *FAST_RAMP,
+        *extra,
+    ]
+
+
 def _ramp(url: str, run_dir: Path, *extra: str) -> int:
-    return main(
-        [
-            "ramp",
-            "--url",
-            url,
-            "--audio-dir",
-            "test_audio/corpus",
-            "--run-dir",
-            str(run_dir),
-            *FAST_RAMP,
-            *extra,
-        ]
-    )
+    return main(_ramp_args(url, run_dir, *extra))
 
 
 def _steps(run_dir: Path) -> list[dict]:
@@ -101,21 +103,7 @@ def test_unreachable_server_exits_4_and_bad_steps_exit_2(free_port, tmp_path, ca
 def test_ctrl_c_keeps_the_judged_steps_and_marks_the_run_interrupted(generated_corpus, free_port, tmp_path):
     run_dir = tmp_path / "run"
     with simulator(generated_corpus, free_port(), tmp_path / "sim.log", capacity=8) as url:
-        command = [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "ramp",
-            "--url",
-            url,
-            "--audio-dir",
-            "test_audio/corpus",
-            "--run-dir",
-            str(run_dir),
-            "--steps",
-            "1,2,3,4",
-            *FAST_RAMP,
-        ]
+        command = [sys.executable, "-m", "loadgen", *_ramp_args(url, run_dir, "--steps", "1,2,3,4")]
         ramp = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 40
         while not (run_dir / STEPS).exists() or not (run_dir / STEPS).read_text().strip():
