@@ -24,7 +24,7 @@ from loadgen.results_file import JsonlWriter
 from loadgen.runner import PER_FILE
 from loadgen.service import LoadService, WindowedMetrics
 
-CONTROL_PORT, METRICS_PORT = 9095, 9094  # docs/PORTS.md (stack/ is not in the loadgen image; a test pins them)
+CONTROL_PORT, METRICS_PORT = 9095, 9094  # docs/PORTS.md (no stack/ in the loadgen image; a test pins them)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
