@@ -19,6 +19,8 @@ from loadgen.report.model import RunInputs
 from loadgen.report.resources import fetch_resources, windows_of
 from loadgen.report.usage import StepResources, resources_from_json
 from loadgen.run_dir import EVENTS, MANIFEST, STEPS, SUMMARY, RunDir
+from loadgen.shards import merge_steps
+from loadgen.verdict import Thresholds
 
 
 class RunDirError(UserError):
@@ -78,7 +80,14 @@ def read_inputs(path: Path, prometheus_url: str | None, warn: Callable[[str], No
         else:
             resources = fetched
     manifest = with_local_host_cpus(manifest)
+    steps = merge_steps(steps, _thresholds(manifest))
     return RunInputs(str(path), manifest, steps, sessions, events, resources, torn, warnings)
+
+
+def _thresholds(manifest: dict[str, Any]) -> Thresholds:
+    """The thresholds the run was judged by (defaults where run.json does not say)."""
+    recorded = (manifest.get("profile") or {}).get("thresholds") or {}
+    return Thresholds(**{k: v for k, v in recorded.items() if k in Thresholds.names()})
 
 
 def with_local_host_cpus(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Failures and recovery: what chaos did to the sessions and how load moved between replicas. Pure.
 
-A session is affected when it reconnected at least once or was dropped. It recovered when its outcome is
-`recovered`; it never recovered when it was affected and did not end in a success. The replica shares
-count connections: before = first connections of sessions started before the first chaos event; after =
-first connections of sessions started after it, plus every reconnection (without a chaos event, before
-counts every first connection).
+A session is affected when it reconnected at least once or was dropped. It recovered when it reconnected
+and then ended in a success or was stopped by the load generator while streaming again (the end of a
+soak or a step); it never recovered when it was affected and ended dropped, in an error or refused.
+The replica shares count connections: before = first connections of sessions started before the first
+chaos event; after = first connections of sessions started after it, plus every reconnection (without a
+chaos event, before counts every first connection).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadgen.kpi import LatencyStats
-from loadgen.session_result import DROPPED, RECOVERED, SUCCESSES, SessionResult
+from loadgen.session_result import DROPPED, RECOVERED, STOPPED, SUCCESSES, SessionResult
 
 CHAOS = "chaos"
 
@@ -66,8 +67,8 @@ def build_recovery(sessions: Sequence[SessionResult], events: Sequence[dict[str,
         chaos_events=chaos,
         sessions=len(sessions),
         affected=len(affected),
-        recovered=sum(r.outcome == RECOVERED for r in sessions),
-        never_recovered=sum(r.outcome not in SUCCESSES for r in affected),
+        recovered=sum(r.reconnects > 0 and r.outcome in (*SUCCESSES, STOPPED) for r in affected),
+        never_recovered=sum(r.outcome not in (*SUCCESSES, STOPPED) for r in affected),
         reconnects=sum(r.reconnects for r in sessions),
         reconnect_s=LatencyStats.of([s for r in sessions for s in r.reconnect_s]),
         audio_lost_s=sum(lost),

@@ -165,15 +165,19 @@ def test_failures_and_recovery_from_reconnects_and_chaos_events():
             error_kind="closed_mid_stream",
         ),
         session(3, 0, "r3", T0 + 150),
+        session(
+            4, 0, "r1", T0 + 40, replicas=["r1", "r3"], reconnects=1, reconnect_s=[0.4], outcome="stopped"
+        ),
     ]
     report = build_report(inputs(ramp_steps(System(), [1, 2]), sessions=sessions, events=[kill]))
     rec = report.recovery
     assert rec is not None
-    assert (rec.affected, rec.recovered, rec.never_recovered, rec.reconnects) == (2, 1, 1, 3)
-    assert rec.reconnect_s.max == 2.0 and rec.reconnect_s.p50 == 0.8
+    # the stopped one reconnected and was streaming when the run ended it: recovered
+    assert (rec.affected, rec.recovered, rec.never_recovered, rec.reconnects) == (3, 2, 1, 4)
+    assert rec.reconnect_s.max == 2.0 and rec.reconnect_s.p50 == pytest.approx(0.65)
     assert rec.audio_lost_s == pytest.approx(4.2) and rec.audio_lost_max_s == 3.0
-    assert rec.share_before == {"r1": 1 / 3, "r2": 2 / 3}
-    assert rec.share_after == {"r1": 1 / 3, "r3": 2 / 3}  # r3's new session and the reconnections
+    assert rec.share_before == {"r1": 2 / 4, "r2": 2 / 4}
+    assert rec.share_after == {"r1": 1 / 4, "r3": 3 / 4}  # r3's new session and the reconnections
 
 
 def test_no_recovery_section_without_chaos_or_reconnects():
