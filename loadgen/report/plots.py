@@ -215,20 +215,22 @@ def gpu_plot(rows: Sequence[StepRow], resources: dict[int, StepResources], by_ti
 
 def share_plot(rows: Sequence[StepRow]) -> bytes | None:
     """Each replica's share of the sessions of each step (stacked bars)."""
-    rows = [r for r in _by_clients(rows) if sum(r.replica_sessions.values())]
+    by_window = len({r.clients for r in rows}) < len(rows)  # a soak: one client count, many windows
+    ordered = sorted(rows, key=lambda r: r.index) if by_window else _by_clients(rows)
+    rows = [r for r in ordered if sum(r.replica_sessions.values())]
     if not rows:
         return None
     replicas = sorted({name for r in rows for name in r.replica_sessions})
     fig, ax = _figure()
     bottom = np.zeros(len(rows))
-    by_window = len({r.clients for r in rows}) < len(rows)  # a soak: one client count, many windows
     labels = [f"#{r.index}" if by_window else str(r.clients) for r in rows]
     for name in replicas:
         share = np.array(
             [100 * r.replica_sessions.get(name, 0) / sum(r.replica_sessions.values()) for r in rows]
         )
-        ax.bar(labels, share, bottom=bottom, label=name)
+        ax.bar(np.arange(len(rows)), share, bottom=bottom, label=name)
         bottom += share
+    ax.set_xticks(np.arange(len(rows)), labels)
     xlabel = "window" if by_window else "concurrent clients (step)"
     ax.set(xlabel=xlabel, ylabel="% of sessions", title="Session share per replica")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
