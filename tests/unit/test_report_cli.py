@@ -14,7 +14,17 @@ import pytest
 from loadgen.cli import main
 from loadgen.report.inputs import with_local_host_cpus
 from loadgen.report.usage import ReplicaUsage, StepResources, resources_to_json
-from tests.run_dirs import T0, System, manifest, ramp_steps, read_json, session, tear_last_line, write_run
+from tests.run_dirs import (
+    T0,
+    System,
+    manifest,
+    ramp_steps,
+    read_json,
+    session,
+    step,
+    tear_last_line,
+    write_run,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS = [1, 2, 4, 6, 8, 10, 12]
@@ -128,3 +138,12 @@ def test_compare_needs_two_runs_without_scaling(tmp_path, capsys):
 def test_a_local_target_takes_this_machines_cores_unless_recorded(url, recorded, expected):
     run = with_local_host_cpus(manifest(url=url, host_cpus=recorded))
     assert run["host_cpus"] == (os.cpu_count() if expected == "this machine" else expected)
+
+
+def test_a_soak_whose_lag_creeps_up_exits_1(tmp_path):
+    creeping = [step(i, 8, 0.30 + 0.02 * i, 6.0, phase="soak", started_at=T0 + 300 * i) for i in range(8)]
+    run = write_run(tmp_path / "soak", manifest(kind="soak"), creeping)
+    assert main(["report", str(run)]) == 1
+    assert "drift: transcript lag p95 +" in (run / "report.md").read_text()
+    steady = [step(i, 8, 0.30, 6.0, phase="soak", started_at=T0 + 300 * i) for i in range(8)]
+    assert main(["report", str(write_run(tmp_path / "steady", manifest(kind="soak"), steady))]) == 0
