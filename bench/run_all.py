@@ -22,11 +22,12 @@ from bench.procs import REPO, load_average
 
 # (name, module and arguments, time limit in seconds)
 BENCHMARKS = (
-    ("streams_per_core", ["bench.streams_per_core", "--budget", "120", "--sink-check"], 540),
+    ("streams_per_core", ["bench.streams_per_core", "--budget", "120", "--sink-check"], 520),
     ("accuracy", ["bench.accuracy"], 120),
     ("ws_send", ["bench.ws_send"], 100),
     ("recv_path", ["bench.recv_path"], 60),
-    ("exporter_scrape", ["bench.exporter_scrape"], 60),
+    ("pacing", ["bench.pacing"], 30),
+    ("exporter_scrape", ["bench.exporter_scrape"], 50),
 )
 
 
