@@ -26,12 +26,14 @@ MAX_AUDIO_LOST_S = 3.0
 
 
 def run_with_chaos(local_stack, corpus: Path, tmp_path: Path, spec: str, files: int) -> list[SessionResult]:
-    """`loadgen run --reconnect` (continuous, `files` files per client) with `spec` injected meanwhile."""
-    out, events = tmp_path / "sessions.jsonl", tmp_path / "events.jsonl"
+    """`loadgen run --reconnect --run-dir tmp_path/run` (continuous, `files` files per client) with `spec`
+    injected meanwhile."""
+    run_dir = tmp_path / "run"
+    out, events = run_dir / "sessions.jsonl", run_dir / "events.jsonl"
     command = [
         sys.executable, "-m", "loadgen", "run", "--url", local_stack.balancer_url,
         "--num-clients", str(CLIENTS), "--mode", "continuous", "--audio-dir", str(corpus),
-        "--limit", str(files), "--reconnect", "--output-file", str(out),
+        "--limit", str(files), "--reconnect", "--run-dir", str(run_dir),
     ]  # fmt: skip
     loadgen = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -48,6 +50,7 @@ def run_with_chaos(local_stack, corpus: Path, tmp_path: Path, spec: str, files: 
     assert all(r.outcome in SUCCESSES for r in results), [(r.outcome, r.error_detail) for r in results]
     logged = [json.loads(line) for line in events.read_text().splitlines()]
     assert all(e["kind"] == "chaos" and e["step"] == 0 for e in logged)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
     return results
 
 
@@ -77,6 +80,12 @@ def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack,
     unaffected = [r for r in results if r not in affected]
     assert all(r.outcome == "ok" and r.reconnects == 0 for r in unaffected)
     print("KILL FIGURES", figures(results, affected))
+    # the report of this run directory has its failure section, with the kill in it
+    subprocess.run([sys.executable, "-m", "loadgen", "report", str(tmp_path / "run")], cwd=REPO, timeout=120)
+    report = (tmp_path / "run" / "report.md").read_text()
+    failures = report[report.index("## Failures and recovery") :]
+    assert "SIGKILL" in failures and "whisperlive-2" in failures
+    print(failures[: failures.index("\n## ", 5)])
 
 
 def test_a_paused_replica_is_revealed_by_pings_and_its_sessions_finish(
