@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from bench.stats import bytes_per_stream, quantile_ms, session_slips, steady_slips
+from loadgen.session_result import SessionResult
+
+
+def test_only_sends_due_after_every_client_streamed_count():
+    t0s = np.array([10.0, 12.0])
+    rows = np.array([[11.0, 0.5, 0.0], [12.9, 0.4, 0.0], [13.0, 0.001, 0.0], [14.0, 0.002, 0.003]])
+    assert list(steady_slips(t0s, rows)) == [0.001, 0.002]
+    assert list(steady_slips(t0s, rows, column=2)) == [0.0, 0.003]
+    assert len(steady_slips(np.array([]), rows)) == 0
+
+
+def test_session_slips_put_each_send_at_its_due_time():
+    r = SessionResult(client=0, seq=0, uid="u", utterances=["a"], started_at=100.0)
+    r.connect_s, r.server_ready_s, r.send_slips_s = 0.5, 0.5, [0.001, 0.002]
+    refused = SessionResult(client=1, seq=0, uid="v", utterances=["a"], started_at=100.0)
+    t0s, rows = session_slips([r, refused], chunk_s=0.25)
+    assert list(t0s) == [101.0]
+    assert rows.tolist() == [[101.25, 0.001], [101.5, 0.002]]
+
+
+def test_memory_per_stream_is_the_slope_of_rss_against_streams():
+    assert bytes_per_stream([(1000, 200_000_000), (2000, 236_000_000)]) == pytest.approx(36_000)
+    assert bytes_per_stream([(1000, 200_000_000)]) is None
+
+
+def test_quantiles_in_milliseconds():
+    assert quantile_ms(np.array([0.001, 0.003]), 50) == pytest.approx(2.0)
+    assert quantile_ms(np.array([]), 99) is None
