@@ -16,10 +16,11 @@ from typing import Any
 from loadgen.results_file import JsonlWriter
 from loadgen.search import Search, Step
 from loadgen.service import Driver
+from loadgen.shards import Shard, StepClock
 from loadgen.verdict import Thresholds, judge
 
 SOAK = "soak"
-RAMPING, WARMUP, MEASURING = "ramping", "warm-up", "measuring"
+WAITING, RAMPING, WARMUP, MEASURING = "waiting", "ramping", "warm-up", "measuring"
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,10 @@ class Ramp:
         steps_file: JsonlWriter,
         baseline_wer: float | None = None,
         listener: Listener = lambda _state: None,
+        sharding: tuple[Shard, StepClock] | None = None,
     ) -> None:
         self.driver = driver
+        self.sharding = sharding
         self.timing = timing
         self.thresholds = thresholds
         self.steps_file = steps_file
@@ -100,9 +103,20 @@ class Ramp:
 
     async def step(self, index: int, step: Step) -> dict[str, Any]:
         """Reach the step's target, warm up, hold, judge."""
+        if self.sharding is not None:
+            return await self._aligned_step(index, step, *self.sharding)
         started_at = await self.reach(index, step)
         await self._wait(WARMUP, self.timing.warmup_s)
         return await self.measure(index, step, started_at, self.timing.hold_s)
+
+    async def _aligned_step(self, index: int, step: Step, shard: Shard, clock: StepClock) -> dict[str, Any]:
+        """A shard's step: this shard's share of the clients, every phase on the shared wall clock."""
+        await self._wait(WAITING, clock.start(index) - time.time())
+        part = Step(shard.share(step.clients), step.phase)
+        started_at = await self.reach(index, part)
+        await self._wait(WARMUP, clock.measure_from(index) - time.time())
+        extra = {"shard": shard.to_json_dict(), "step_clients": step.clients}
+        return await self.measure(index, part, started_at, self.timing.hold_s, extra)
 
     async def soak(self, clients: int, duration_s: float, window_s: float) -> list[dict[str, Any]]:
         """Reach `clients`, warm up, then judge consecutive windows until `duration_s` of measuring."""
@@ -134,7 +148,9 @@ class Ramp:
             self._show(status["target"], status["active"])
         return started_at
 
-    async def measure(self, index: int, step: Step, started_at: float, hold_s: float) -> dict[str, Any]:
+    async def measure(
+        self, index: int, step: Step, started_at: float, hold_s: float, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Start a window, hold it for `hold_s`, judge it, append the record to steps.jsonl."""
         measure_from = float((await self.driver.start_window())["started_at"])
         await self._wait(MEASURING, hold_s)
@@ -153,6 +169,7 @@ class Ramp:
             "window": window,
             "verdict": verdict.to_json_dict(),
             "baseline_wer": self.baseline_wer,
+            **(extra or {}),
         }
         self.steps_file.append(record)
         self.state.steps.append(record)

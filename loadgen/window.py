@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadgen.kpi import LatencyStats, WordErrors, corpus_wer
+from loadgen.latency_hist import encode
 from loadgen.session_result import OUTCOMES, SUCCESSES, SessionResult
 
 LATENCIES = ("transcript_lag", "finalization_lag", "send_slip")
@@ -129,4 +130,5 @@ class Window:
             "transcribed_audio_s": round(transcribed, 3),
             "throughput": round(transcribed / duration, 4) if duration else None,
             "replicas": {k: asdict(v) for k, v in sorted(self.replicas.items())},
+            "histograms": {kind: encode(self.samples[kind]) for kind in LATENCIES if self.samples[kind]},
         }

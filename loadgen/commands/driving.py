@@ -49,6 +49,7 @@ from loadgen.report import write_report
 from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
 from loadgen.runner import CONTINUOUS, PER_FILE
 from loadgen.service import Driver, LoadService, WindowedMetrics
+from loadgen.shards import Shard, StepClock
 
 RETIRE_WAIT_S = 15.0  # at most, for retired sessions to close and be recorded at the end of a run
 THRESHOLD_FLAGS = {
@@ -166,10 +167,14 @@ class Drive:
     manifest: dict[str, Any] = field(default_factory=dict)
     ramp: Ramp | None = None
     interrupted: bool = False
+    sharding: tuple[Shard, StepClock] | None = None
+    merged_steps: list[dict[str, Any]] | None = None  # a sharded run: every shard's steps, merged
 
     @property
     def steps(self) -> list[dict[str, Any]]:
-        """Every judged step (kept when interrupted)."""
+        """Every judged step (kept when interrupted); of all shards when they were merged."""
+        if self.merged_steps is not None:
+            return self.merged_steps
         return self.ramp.steps if self.ramp else []
 
 
@@ -233,7 +238,9 @@ async def _main(
         drive.run_dir.write_manifest(drive.manifest)
         steps_file = drive.run_dir.writer(STEPS)
         thresholds = drive.profile.thresholds
-        drive.ramp = Ramp(driver, drive.timing, thresholds, steps_file, args.baseline_wer, listener)
+        drive.ramp = Ramp(
+            driver, drive.timing, thresholds, steps_file, args.baseline_wer, listener, drive.sharding
+        )
         if drive.schedule.get("kind") == "steps":
             drive.ramp.state.planned_steps = list(drive.schedule["steps"])
         try:
@@ -298,7 +305,7 @@ def _manifest(drive: Drive, status: dict[str, Any]) -> dict[str, Any]:
         "corpus": status["corpus"],
         "prometheus_url": args.prometheus_url,
         "replicas": args.replicas,
-        "shard": {"index": 0, "count": 1},
+        "shard": drive.sharding[0].to_json_dict() if drive.sharding else {"index": 0, "count": 1},
         "loadgen_version": _version(),
         "control": args.control,
         "mode": status["mode"],
@@ -313,7 +320,7 @@ def finish(drive: Drive, console: Console, outcome: dict[str, Any], answer: str,
     if drive.manifest:
         drive.manifest["outcome"] = outcome
         drive.run_dir.write_manifest(drive.manifest)
-    path = _report(drive, console)
+    path = _report(drive, console) if drive.run_dir.shard in (None, 0) else None
     where = f"report: {path}" if path else f"run directory: {drive.run_dir.path}"
     console.print(where, highlight=False, soft_wrap=True)
     if drive.interrupted:

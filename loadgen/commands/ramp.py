@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
 
 from rich.console import Console
 
 from loadgen.commands.common import positive_float, positive_int
 from loadgen.commands.driving import (
+    Drive,
     add_driving_args,
     execute,
     finish,
@@ -17,8 +19,20 @@ from loadgen.commands.driving import (
 from loadgen.errors import UsageError
 from loadgen.progress import capacity_line
 from loadgen.ramp import first_failure_is_generator
+from loadgen.run_dir import STEPS, RunDir
 from loadgen.runner import PER_FILE
 from loadgen.search import AdaptiveSearch, ExplicitSearch, Search, outcome
+from loadgen.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
+
+START_LEAD_S = 5.0  # an aligned start is at least this far away: time to load the corpus and connect
+
+
+def shard_spec(text: str) -> Shard:
+    """argparse type: `INDEX/COUNT`."""
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def step_list(text: str) -> list[int]:
@@ -56,13 +70,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     schedule.add_argument(
         "--hold", type=positive_float, default=60.0, help="seconds measured per step, after warm-up (60)"
     )
+    shards = ramp.add_argument_group("sharding (several generators, explicit --steps only; docs/RAMP.md)")
+    shards.add_argument(
+        "--shard",
+        type=shard_spec,
+        metavar="I/K",
+        help="this generator is shard I of K: it runs its share of every step's clients",
+    )
+    shards.add_argument(
+        "--align",
+        type=positive_float,
+        default=10.0,
+        help="shards start step 0 at the next multiple of this many seconds of wall-clock time (10)",
+    )
+    shards.add_argument("--start-at", type=float, help="or at this unix time (overrides --align)")
     add_driving_args(ramp, "ramp", PER_FILE)
     ramp.set_defaults(handler=command_ramp)
 
 
 def _search(args: argparse.Namespace) -> tuple[Search, dict]:
+    if args.shard and not args.steps:
+        raise UsageError("--shard needs explicit --steps: an adaptive search needs every shard's verdict")
     if args.steps:
-        return ExplicitSearch(args.steps, args.keep_going), {"kind": "steps", "steps": args.steps}
+        keep_going = args.keep_going or args.shard is not None  # shards cannot stop on a partial verdict
+        return ExplicitSearch(args.steps, keep_going), {"kind": "steps", "steps": args.steps}
     try:
         search = AdaptiveSearch(
             args.start, args.factor, args.max_clients, args.resolution, args.resolution_pct
@@ -79,7 +110,11 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     """Exit 0 when a capacity was found, 1 when not (with the reason), 130 when interrupted."""
     search, schedule = _search(args)
     drive = prepare(args, "ramp", schedule, args.hold)
+    if args.shard:
+        _shard(drive, args.shard)
     execute(drive, console, lambda ramp: ramp.run(search))
+    if args.shard and args.shard.index == 0:
+        drive.merged_steps = _merged(drive, args.shard, len(args.steps))
     found = outcome([(s["clients"], s["verdict"]["passed"]) for s in drive.steps])
     reason = found.reason
     if first_failure_is_generator(drive.steps):
@@ -88,3 +123,26 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     return finish(
         drive, console, {**dataclasses.asdict(found), "reason": reason}, answer, found.capacity is not None
     )
+
+
+def _shard(drive: Drive, shard: Shard) -> None:
+    """Make the drive a shard's: its own JSONL files, its share of clients, the shared step clock."""
+    args = drive.args
+    t0 = args.start_at or aligned_start(time.time(), args.align, START_LEAD_S)
+    allowance = ramp_allowance(args.steps, shard, args.connect_rate, args.ramp_timeout)
+    drive.sharding = (shard, StepClock(t0, allowance, args.warmup, args.hold))
+    drive.run_dir = RunDir(drive.run_dir.path, shard.index)
+    drive.schedule = {**drive.schedule, "t0": t0, "ramp_allowance_s": allowance}
+
+
+def _merged(drive: Drive, shard: Shard, steps: int) -> list[dict]:
+    """Every shard's steps merged, once each shard has judged every step (or a step period passed)."""
+    assert drive.sharding is not None
+    deadline = time.time() + drive.sharding[1].period_s
+    records: list[dict] = []
+    while time.time() < deadline:
+        records, _ = RunDir(drive.run_dir.path).read_records(STEPS)
+        if len(records) >= steps * shard.count:
+            break
+        time.sleep(0.5)
+    return merge_steps(records, drive.profile.thresholds)

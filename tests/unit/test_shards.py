@@ -1,0 +1,80 @@
+"""Shards: shares, aligned starts, the shared step clock, and merging shard windows exactly."""
+
+import numpy as np
+import pytest
+
+from loadgen.latency_hist import encode, merged_block
+from loadgen.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
+from loadgen.verdict import Thresholds
+from loadgen.window import Window
+
+
+def test_shares_add_up_and_differ_by_at_most_one() -> None:
+    for count in (1, 2, 3, 7):
+        for clients in range(0, 30):
+            shares = [Shard(i, count).share(clients) for i in range(count)]
+            assert sum(shares) == clients and max(shares) - min(shares) <= 1
+
+
+@pytest.mark.parametrize("text", ["3/3", "-1/2", "a/b", "1", "0/0"])
+def test_bad_shard_specs_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_shard(text)
+
+
+def test_aligned_start_is_the_next_boundary_beyond_the_lead() -> None:
+    assert aligned_start(1000.0, 10.0, 5.0) == 1010.0
+    assert aligned_start(1006.0, 10.0, 5.0) == 1020.0  # 1011 is past 1010
+
+
+def test_step_clock_and_allowance() -> None:
+    shard = Shard(0, 3)
+    allowance = ramp_allowance([3, 9, 12], shard, connect_rate=2.0, timeout_s=1.0)
+    assert allowance == 2 / 2.0 + 1.0  # the largest increase (6) over 3 shards at 2/s, plus the timeout
+    clock = StepClock(t0=100.0, ramp_s=allowance, warmup_s=3.0, hold_s=10.0)
+    assert clock.start(1) - clock.start(0) == clock.period_s
+    assert clock.measure_from(0) == 100.0 + allowance + 3.0
+
+
+def _window(lags: list[float], words: tuple[int, int], active: int) -> dict:
+    window = Window(started_at=0.0, active=active)
+    for lag in lags:
+        window.sample("transcript_lag", 1.0, lag)
+    snapshot = window.snapshot(10.0)
+    snapshot["word_errors"], snapshot["reference_words"] = words
+    return snapshot
+
+
+def test_merged_percentiles_equal_those_of_all_samples_within_hdr_precision() -> None:
+    a, b = [0.1 * i for i in range(1, 51)], [2.0 + 0.01 * i for i in range(100)]
+    merged = merged_block([encode(a), encode(b)])
+    single = merged_block([encode(a + b)])
+    assert merged == single
+    assert merged is not None and merged["count"] == 150
+    assert merged["p95"] == pytest.approx(np.percentile(a + b, 95, method="inverted_cdf"), rel=2e-3)
+
+
+def test_merge_steps_sums_shards_and_judges_the_whole() -> None:
+    records = [
+        {
+            "index": 0,
+            "clients": clients,
+            "phase": "explicit",
+            "started_at": 10.0 + spread,
+            "measure_from": 12.0,
+            "ended_at": 20.0,
+            "shard": {"index": i, "count": 2},
+            "window": _window(lags, words, clients),
+        }
+        for i, (clients, spread, lags, words) in enumerate(
+            [(2, 0.0, [0.2, 0.3], (1, 50)), (1, 0.4, [0.9], (4, 50))]
+        )
+    ]
+    [merged] = merge_steps(records, Thresholds(slo_p95_lag_s=0.5))
+    assert merged["clients"] == 3 and merged["shards"] == 2 and merged["start_spread_s"] == 0.4
+    assert merged["window"]["transcript_lag"]["count"] == 3
+    assert merged["window"]["active_clients"]["max"] == 3
+    assert merged["window"]["wer"] == 0.05
+    assert merged["verdict"]["passed"] is False  # shard 1's 0.9 s lag makes the whole step's p95 fail
+    unsharded = [{k: v for k, v in records[0].items() if k != "shard"}]
+    assert merge_steps(unsharded, Thresholds()) == unsharded
