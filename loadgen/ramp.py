@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,7 @@ class RampState:
 
 
 Listener = Callable[[RampState], None]
+StepHook = Callable[[int], Coroutine[Any, Any, None]]  # run as a task when step `index` starts (e.g. chaos)
 
 
 class Ramp:
@@ -77,9 +78,12 @@ class Ramp:
         baseline_wer: float | None = None,
         listener: Listener = lambda _state: None,
         sharding: tuple[Shard, StepClock] | None = None,
+        on_step: StepHook | None = None,
     ) -> None:
         self.driver = driver
         self.sharding = sharding
+        self.on_step = on_step
+        self._hooks: list[asyncio.Task[None]] = []
         self.timing = timing
         self.thresholds = thresholds
         self.steps_file = steps_file
@@ -93,12 +97,20 @@ class Ramp:
         return self.state.steps
 
     async def run(self, search: Search) -> list[dict[str, Any]]:
-        """Run steps until the search is done."""
+        """Run steps until the search is done; step hooks still running at the end are cancelled (a
+        paused replica is resumed by its hook's own cleanup)."""
         index = 0
-        while (step := search.next()) is not None:
-            record = await self.step(index, step)
-            search.record(step.clients, record["verdict"]["passed"])
-            index += 1
+        try:
+            while (step := search.next()) is not None:
+                if self.on_step is not None:
+                    self._hooks.append(asyncio.create_task(self.on_step(index)))
+                record = await self.step(index, step)
+                search.record(step.clients, record["verdict"]["passed"])
+                index += 1
+        finally:
+            for hook in self._hooks:
+                hook.cancel()
+            await asyncio.gather(*self._hooks, return_exceptions=True)
         return self.steps
 
     async def step(self, index: int, step: Step) -> dict[str, Any]:

