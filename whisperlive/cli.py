@@ -15,6 +15,7 @@ from typing import NoReturn
 from whisperlive.errors import NotReadyError, UsageError, WhisperLiveError
 from whisperlive.settings import BACKENDS, ServeSettings, validate
 
+REPLICA_NAME_ENV = "POD_NAME"
 API_KEY_ENV = "WHISPERLIVE_API_KEY"
 _DESCRIPTION = "Run or check a WhisperLive replica (the real upstream server)."
 _DEFAULTS = ServeSettings()
@@ -94,6 +95,13 @@ def _add_serve(sub: argparse.ArgumentParser) -> None:
     _add_api_key(sub)
     sub.add_argument(
         "--cache-path", default=d.cache_path, metavar="DIR", help="upstream's cache_path (%(default)s)"
+    )
+    sub.add_argument(
+        "--replica-name",
+        default=os.environ.get(REPLICA_NAME_ENV) or None,
+        metavar="NAME",
+        help=f"announce NAME in an X-Replica handshake header, the load generator's replica label "
+        f"(default: ${REPLICA_NAME_ENV}, the pod name on Kubernetes; unset: the balancer's address)",
     )
     sub.set_defaults(run=_run_serve)
 

@@ -29,6 +29,7 @@ class ServeSettings:
     metrics_port: int = 9091
     api_key: str | None = None
     cache_path: str = "~/.cache/whisper-live/"
+    replica_name: str | None = None  # sent as X-Replica on every handshake (Kubernetes: the pod name)
 
 
 def validate(settings: ServeSettings) -> ServeSettings:

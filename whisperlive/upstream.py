@@ -4,12 +4,16 @@ environment (OMP_NUM_THREADS) is set: importing it loads torch and ctranslate2.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import prometheus_client
 import torch
-import whisper_live.metrics  # noqa: F401  (registers the whisperlive_* metrics in the default registry)
+import whisper_live.metrics
+import whisper_live.server
+from websockets.sync.server import serve
 from whisper_live.backend.faster_whisper_backend import ServeClientFasterWhisper
 from whisper_live.server import TranscriptionServer
 from whisper_live.transcriber.transcriber_faster_whisper import WhisperModel
@@ -49,11 +53,30 @@ def start_metrics(host: str, port: int) -> None:
     prometheus_client.start_http_server(port, addr=host)
 
 
+REPLICA_HEADER = "X-Replica"
+
+
+def announce_replica(name: str) -> None:
+    """Make every WebSocket handshake answer with `X-Replica: name`.
+
+    Upstream's `TranscriptionServer.run` builds its `serve(...)` call itself with no hook for response
+    headers, so the module's `serve` is replaced by one that adds a `process_response`. nginx passes the
+    header through; the load generator prefers it to the balancer's address (on Kubernetes: the pod name).
+    """
+
+    def add_header(_connection: Any, _request: Any, response: Any) -> None:
+        response.headers[REPLICA_HEADER] = name
+
+    whisper_live.server.serve = functools.partial(serve, process_response=add_header)
+
+
 def run_server(settings: ServeSettings, model_dir: Path) -> None:
     """Run upstream's TranscriptionServer in this thread until the process ends.
 
     The model goes in as `faster_whisper_custom_model_path`: upstream honours `single_model` only then.
     """
+    if settings.replica_name:
+        announce_replica(settings.replica_name)
     TranscriptionServer().run(
         settings.host,
         port=settings.port,

@@ -29,6 +29,7 @@ from whisperlive.replica import ReplicaSpec, start_replica, stop_replica
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
 KEY = "test-key-" + uuid.uuid4().hex[:8]
+POD_NAME = "whisperlive-7d9f-abcde"  # what Kubernetes' downward API puts in $POD_NAME
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def keyed_replica(tmp_path_factory) -> Iterator[str]:
 
     log = tmp_path_factory.mktemp("keyed") / "replica.log"
     spec = ReplicaSpec(port=_free_port(), metrics_port=_free_port(), log_path=log, omp_threads=1)
-    process = start_replica(spec, env={API_KEY_ENV: KEY})
+    process = start_replica(spec, env={API_KEY_ENV: KEY, "POD_NAME": POD_NAME})
     try:
         wait_until_ready(spec.url, 180, process=process, log_path=log, api_key=KEY)
         yield spec.url
@@ -58,6 +59,7 @@ def test_with_the_key_every_session_is_served_and_the_key_is_never_written(
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     [result] = read_results(out)[0]
     assert result.outcome == "ok" and result.hypothesis
+    assert result.replica == POD_NAME  # the announced name (X-Replica) is the replica label
     manifest = json.loads(out.with_suffix(".summary.json").read_text())["manifest"]
     assert manifest["arguments"]["api_key"] == "<redacted>"
     assert KEY not in out.with_suffix(".summary.json").read_text() + out.read_text()
@@ -71,3 +73,12 @@ async def test_without_the_right_key_the_upgrade_is_rejected_and_named(keyed_rep
     await StreamSession(settings, plan, result, None, LoadgenMetrics()).run()
     assert (result.outcome, result.error_kind) == ("error", "handshake_rejected")
     assert result.error_detail == f"HTTP {status} on upgrade: wrong or missing --api-key"
+
+
+async def test_the_replica_announces_its_name_in_the_handshake(keyed_replica):
+    """`--replica-name` / $POD_NAME: every upgrade answers with X-Replica, the pod name on Kubernetes."""
+    from websockets.asyncio.client import connect
+
+    async with connect(keyed_replica, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
+        assert ws.response is not None
+        assert ws.response.headers["X-Replica"] == POD_NAME
