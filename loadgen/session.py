@@ -15,7 +15,6 @@ timeouts reveal it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -39,17 +38,18 @@ from loadgen.protocol import (
     Segments,
     ServerError,
     ServerWarning,
+    StreamDecoder,
     StreamOptions,
     Unknown,
     Wait,
-    decode,
 )
 from loadgen.reconnect import ReconnectPolicy, resume_chunks
 from loadgen.session_result import DROPPED, ERROR, OK, RECOVERED, REFUSED, SessionResult
 from loadgen.stream_audio import Chunk, StreamPlan, chunks, silence
 from loadgen.tracker import TranscriptTracker
 
-UPSTREAM_HEADER = "X-Upstream"
+UPSTREAM_HEADER = "X-Upstream"  # added by our nginx config: the upstream address that served the upgrade
+REPLICA_HEADER = "X-Replica"  # sent by `whisperlive serve --replica-name` (the pod name on Kubernetes)
 
 
 @dataclass(frozen=True)
@@ -107,14 +107,43 @@ class _Connection:
 
     ws: ClientConnection
     observers: StreamObservers
-    server_done: asyncio.Event = field(default_factory=asyncio.Event)
+    server_done: bool = False
     ended_by_client: bool = False
     in_tail: bool = False
     failure: Failure | None = None
+    progress_at: float = 0.0  # loop time of the last transcript (or of the start, or of a tail stall)
+    _waiter: asyncio.Future[None] | None = field(default=None, repr=False)
+
+    async def sleep_until(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Wait until loop time `when`, or less if the server ends the stream meanwhile.
+
+        One future and one timer per wait: cheaper than a Timeout around an Event (bench/pacing.py).
+        """
+        waiter = self._waiter = loop.create_future()
+        handle = loop.call_at(when, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    def end(self) -> None:
+        """The server ended the stream (or the receiver stopped): wake the sender at once."""
+        self.server_done = True
+        if self._waiter is not None:
+            _wake(self._waiter)
 
 
-def serving_replica(header_value: str | None) -> str | None:
-    """The replica that served the upgrade (after a balancer retry the header lists several: the last)."""
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def serving_replica(header_value: str | None, replica_name: str | None = None) -> str | None:
+    """The replica that served the upgrade: the name it announced (`X-Replica`, the pod name on
+    Kubernetes), else the balancer's `X-Upstream` address (after a retry it lists several: the last)."""
+    if replica_name and replica_name.strip():
+        return replica_name.strip()
     if not header_value:
         return None
     return header_value.split(",")[-1].strip() or None
@@ -151,6 +180,7 @@ class StreamSession:
         self._tail_position_s = plan.duration_s
         self._attempts = 0  # reconnect attempts made, all drops together
         self._rng = random.Random(result.uid)
+        self._decoder = StreamDecoder(result.uid)
 
     @staticmethod
     def now() -> float:
@@ -200,7 +230,8 @@ class StreamSession:
         except (OSError, InvalidHandshake) as exc:
             return Failure(ERROR, "connect_failed", f"{type(exc).__name__}: {exc}")
         connected = self.now()
-        replica = serving_replica(ws.response.headers.get(UPSTREAM_HEADER) if ws.response else None)
+        headers = ws.response.headers if ws.response else {}
+        replica = serving_replica(headers.get(UPSTREAM_HEADER), headers.get(REPLICA_HEADER))
         if self.result.replica is None:
             self.result.replica = replica  # the first connection's replica, even when it refuses
         ready = await self._handshake(ws)
@@ -217,7 +248,7 @@ class StreamSession:
                 while True:
                     raw = await ws.recv()
                     received_at = self.now()
-                    event = decode(raw, self.options.uid)
+                    event = self._decoder.decode(raw)
                     if isinstance(event, Ready):
                         return received_at
                     if (failure := self._handshake_event(event)) is not None:
@@ -320,7 +351,7 @@ class StreamSession:
         try:
             await self._send_plan(connection, clock)
             await self._send_tail(connection, clock, tracker)
-            if not connection.server_done.is_set():
+            if not connection.server_done:
                 connection.ended_by_client = True
                 await ws.send(END_OF_AUDIO)
         except ConnectionClosed:
@@ -365,11 +396,10 @@ class StreamSession:
     ) -> bool:
         """Send `data` when it is due; False (not sent) when the server ended the stream meanwhile."""
         delay = clock.due(end_s) - self.now()
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await connection.server_done.wait()
-        if connection.server_done.is_set():
+        if delay > 0 and not connection.server_done:
+            loop = asyncio.get_running_loop()
+            await connection.sleep_until(loop, loop.time() + delay)
+        if connection.server_done:
             return False
         slip = clock.slip(self.now(), end_s)
         self.result.send_slips_s.append(slip)
@@ -387,26 +417,42 @@ class StreamSession:
                 if connection.failure.kind == "oversized_message":
                     self._count_protocol_error("oversized")
         finally:
-            connection.server_done.set()
+            connection.end()
 
     async def _receive_until_end(self, connection: _Connection, tracker: TranscriptTracker) -> Failure | None:
-        """Feed the tracker until the server ends the stream; a stall or a server error is a Failure."""
-        progress_at = self.now()
+        """Feed the tracker until the server ends the stream; a stall or a server error is a Failure.
+
+        One deadline per connection, not one timer per message: when it fires after a transcript
+        arrived, it is set again from that transcript (`recv` is safe to cancel).
+        """
+        loop = asyncio.get_running_loop()
+        stall_s = self.settings.stall_timeout_s
+        connection.progress_at = loop.time()
         while True:
+            deadline = connection.progress_at + stall_s
             try:
-                raw = await asyncio.wait_for(
-                    connection.ws.recv(), progress_at + self.settings.stall_timeout_s - self.now()
-                )
+                async with asyncio.timeout_at(deadline):
+                    return await self._receive_events(connection, tracker, loop)
             except TimeoutError:
+                if connection.progress_at + stall_s > deadline:
+                    continue  # a transcript arrived since the deadline was set
                 if connection.in_tail:  # trailing silence: the sender ends the stream itself
-                    progress_at = self.now()
+                    connection.progress_at = loop.time()
                     continue
-                detail = f"no transcript for {self.settings.stall_timeout_s:g} s while audio flowed"
+                detail = f"no transcript for {stall_s:g} s while audio flowed"
                 return Failure(ERROR, "stalled", detail, recoverable=True)
+
+    async def _receive_events(
+        self, connection: _Connection, tracker: TranscriptTracker, loop: asyncio.AbstractEventLoop
+    ) -> Failure | None:
+        """Handle messages until one ends the stream; each transcript is progress."""
+        ws, decoder = connection.ws, self._decoder
+        while True:
+            raw = await ws.recv()
             received_at = self.now()
-            event = decode(raw, self.options.uid)
+            event = decoder.decode(raw)
             if isinstance(event, Segments):
-                progress_at = received_at
+                connection.progress_at = loop.time()
                 self._observe(connection, tracker, received_at, event)
             elif isinstance(event, ServerError):
                 return Failure(ERROR, "server_error", event.message)

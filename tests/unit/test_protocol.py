@@ -12,6 +12,7 @@ from loadgen.protocol import (
     Segments,
     ServerError,
     ServerWarning,
+    StreamDecoder,
     StreamOptions,
     Unknown,
     Wait,
@@ -84,3 +85,36 @@ def test_malformed_messages_are_classified_not_raised(raw, kind):
     assert isinstance(event, Malformed)
     assert event.kind == kind
     assert "\n" not in event.detail
+
+
+def _seg(start, end, text, completed):
+    return {"start": start, "end": end, "text": text, "completed": completed}
+
+
+def test_a_stream_decoder_reuses_unchanged_segments_and_parses_changed_ones():
+    decoder = StreamDecoder(UID)
+    done, partial = _seg("0.000", "2.480", " Hello there.", True), _seg("2.480", "3.100", " How", False)
+    first = decoder.decode(msg(segments=[done, partial]))
+    grown = _seg("2.480", "3.900", " How are", False)
+    second = decoder.decode(msg(segments=[done, grown]))
+    assert isinstance(first, Segments) and isinstance(second, Segments)
+    assert second.segments[0] is first.segments[0]
+    assert second.segments[1] == Segment(2.48, 3.9, " How are", False)
+    assert second == decode(msg(segments=[done, grown]), UID)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [_seg("1", "2", 1, True), _seg("1", "2", ["x"], True), _seg(1, 2.0, "a", 1)],
+)
+def test_a_stream_decoder_parses_odd_segments_as_decode_does(odd):
+    decoder = StreamDecoder(UID)
+    for same_again in (odd, odd, {**odd, "text": 1.0} if odd["text"] == 1 else odd):
+        assert decoder.decode(msg(segments=[same_again])) == decode(msg(segments=[same_again]), UID)
+
+
+def test_a_stream_decoder_classifies_malformed_segments_after_good_ones():
+    decoder = StreamDecoder(UID)
+    decoder.decode(msg(segments=[_seg("0", "1", "a", True)]))
+    event = decoder.decode(msg(segments=[_seg("0", "1", "a", True), {"text": "no times"}]))
+    assert isinstance(event, Malformed) and event.kind == "bad_segment"
