@@ -19,7 +19,7 @@ integration:
 	python3 -m pytest tests/integration -q
 
 test: install lint
-	python3 -m pytest tests -q -ra
+	python3 -m pytest tests -q -ra --durations=15
 
 # Benchmarks (docs/PERFORMANCE.md): 15 minutes at most, pinned to cores 0 and 1; never part of CI.
 bench:
