@@ -133,6 +133,9 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     if args.shard:
         _shard(drive, args.shard)
     if args.chaos:
+        if args.steps and not 0 <= args.chaos_step < len(args.steps):
+            last = len(args.steps) - 1
+            raise UsageError(f"--chaos-step {args.chaos_step}: the schedule has steps 0..{last}")
         drive.on_step = _chaos_hook(args, drive.run_dir)
     execute(drive, console, lambda ramp: ramp.run(search))
     if args.shard and args.shard.index == 0:

@@ -62,3 +62,21 @@ def test_secrets_never_reach_the_manifest():
         "loadgen", "run", "--api-key", "<redacted>", "--api-key=<redacted>", "--url", "ws://h:1"
     ]  # fmt: skip
     assert redacted_arguments(parse("--api-key", "k1"))["api_key"] == "<redacted>"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "1,2", "--chaos", "kill-replica@5", "--chaos-step", "2"], "--chaos-step 2"),
+        (["--chaos", "explode-replica@5"], "unknown action"),
+        (["--shard", "0/3"], "--shard needs explicit --steps"),
+        (["--shard", "3/3", "--steps", "3"], "0 <= INDEX < COUNT"),
+    ],
+)
+def test_bad_ramp_chaos_and_shard_flags_are_one_line(argv, message, capsys, tmp_path):
+    try:  # argparse exits 2 itself for a bad value; the command returns 2 for a bad combination
+        code = main(["ramp", "--port", "1", "--audio-dir", str(tmp_path), "--run-dir", str(tmp_path), *argv])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
