@@ -7,7 +7,7 @@ but a clock step could) are clamped to 1 µs. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
 from hdrh.histogram import HdrHistogram
@@ -22,12 +22,29 @@ def _new() -> HdrHistogram:
     return HdrHistogram(_LOWEST, _HIGHEST, _DIGITS)
 
 
-def encode(samples: Iterable[float]) -> str:
+class LatencyHistogram:
+    """An HdrHistogram fed incrementally: each sample is recorded once, however often it is encoded."""
+
+    def __init__(self) -> None:
+        self._histogram = _new()
+        self._recorded = 0
+
+    def catch_up(self, samples: Sequence[float]) -> None:
+        """Record `samples[n:]`, where n samples were recorded before (samples only ever grow)."""
+        for value in samples[self._recorded :]:
+            self._histogram.record_value(min(max(round(value * _MICRO), _LOWEST), _HIGHEST))
+        self._recorded = len(samples)
+
+    def encode(self) -> str:
+        """The compressed, base64 histogram of everything recorded."""
+        return self._histogram.encode().decode("ascii")
+
+
+def encode(samples: Sequence[float]) -> str:
     """The compressed, base64 histogram of `samples` (seconds)."""
-    histogram = _new()
-    for value in samples:
-        histogram.record_value(min(max(round(value * _MICRO), _LOWEST), _HIGHEST))
-    return histogram.encode().decode("ascii")
+    histogram = LatencyHistogram()
+    histogram.catch_up(samples)
+    return histogram.encode()
 
 
 def merged_block(encoded: Iterable[str]) -> dict[str, float] | None:

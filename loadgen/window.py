@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadgen.kpi import LatencyStats, WordErrors, corpus_wer
-from loadgen.latency_hist import encode
+from loadgen.latency_hist import LatencyHistogram
 from loadgen.session_result import OUTCOMES, SUCCESSES, SessionResult
 
 LATENCIES = ("transcript_lag", "finalization_lag", "send_slip")
@@ -47,6 +47,10 @@ class Window:
     connects_ready: int = 0
     connects_failed: int = 0
     replicas: dict[str, ReplicaWindow] = field(default_factory=dict)
+    # the live view reads a window every second: its histograms take only the samples new since then
+    histograms: dict[str, LatencyHistogram] = field(
+        default_factory=lambda: {k: LatencyHistogram() for k in LATENCIES}
+    )
     _active_min: int = -1
     _active_max: int = 0
     _active_area: float = 0.0  # integral of active streams over time since the start
@@ -102,6 +106,10 @@ class Window:
         """Corpus WER of the successful sessions that ended in the window (NaN without any)."""
         return corpus_wer(self._scored())
 
+    def _encoded(self, kind: str) -> str:
+        self.histograms[kind].catch_up(self.samples[kind])
+        return self.histograms[kind].encode()
+
     def snapshot(self, now: float) -> dict[str, Any]:
         """The `window` object of docs/RUN_DIR.md, from the start until `now`."""
         duration = max(now - self.started_at, 0.0)
@@ -130,5 +138,5 @@ class Window:
             "transcribed_audio_s": round(transcribed, 3),
             "throughput": round(transcribed / duration, 4) if duration else None,
             "replicas": {k: asdict(v) for k, v in sorted(self.replicas.items())},
-            "histograms": {kind: encode(self.samples[kind]) for kind in LATENCIES if self.samples[kind]},
+            "histograms": {kind: self._encoded(kind) for kind in LATENCIES if self.samples[kind]},
         }

@@ -78,3 +78,16 @@ def test_merge_steps_sums_shards_and_judges_the_whole() -> None:
     assert merged["verdict"]["passed"] is False  # shard 1's 0.9 s lag makes the whole step's p95 fail
     unsharded = [{k: v for k, v in records[0].items() if k != "shard"}]
     assert merge_steps(unsharded, Thresholds()) == unsharded
+
+
+def test_a_window_read_repeatedly_records_each_sample_once_and_encodes_all_of_them() -> None:
+    window = Window(started_at=0.0)
+    for value in (0.1, 0.2):
+        window.sample("transcript_lag", 1.0, value)
+    first = window.snapshot(2.0)["histograms"]["transcript_lag"]
+    window.sample("transcript_lag", 3.0, 0.9)
+    second = window.snapshot(4.0)["histograms"]["transcript_lag"]
+    assert merged_block([first]) == merged_block([encode([0.1, 0.2])])
+    block = merged_block([second])
+    assert block == merged_block([encode([0.1, 0.2, 0.9])])
+    assert block is not None and block["count"] == 3
