@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.audio import corpus_pcm
+from bench.audio import NaiveSchedule, corpus_pcm
 
 
 async def discard(ws: ClientConnection) -> None:
@@ -46,17 +46,10 @@ async def client(url: str, audio: bytes, chunk_s: float, until: float, t0s: list
         reader = asyncio.create_task(discard(ws))
         t0 = time.monotonic()
         t0s.append(t0)
-        step = int(chunk_s * 16000) * 4
-        k, previous = 0, t0 - chunk_s
-        while time.monotonic() < until:
-            due = t0 + k * chunk_s
-            now = time.monotonic()
-            slips.append((due, now - due, now - previous - chunk_s))
-            previous = now
-            offset = (k * step) % (len(audio) - step)
-            await ws.send(audio[offset : offset + step])
+        schedule = NaiveSchedule(audio, chunk_s, t0, slips)
+        while (now := time.monotonic()) < until:
+            await ws.send(schedule.next_chunk(now))
             await asyncio.sleep(chunk_s)
-            k += 1
         await ws.send("END_OF_AUDIO")
         reader.cancel()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import corpus_pcm
+from bench.audio import NaiveSchedule, corpus_pcm
 
 sys.modules.setdefault("pyaudio", types.ModuleType("pyaudio"))
 from whisper_live.client import Client  # noqa: E402
@@ -41,17 +41,10 @@ def stream(client: Client, audio: bytes, chunk_s: float, until: float, t0s: list
         time.sleep(0.01)
     t0 = time.monotonic()
     t0s.append(t0)
-    step = int(chunk_s * 16000) * 4
-    k, previous = 0, t0 - chunk_s
-    while time.monotonic() < until:
-        due = t0 + k * chunk_s
-        now = time.monotonic()
-        slips.append((due, now - due, now - previous - chunk_s))
-        previous = now
-        offset = (k * step) % (len(audio) - step)
-        client.send_packet_to_server(audio[offset : offset + step])
+    schedule = NaiveSchedule(audio, chunk_s, t0, slips)
+    while (now := time.monotonic()) < until:
+        client.send_packet_to_server(schedule.next_chunk(now))
         time.sleep(chunk_s)
-        k += 1
     client.send_packet_to_server(Client.END_OF_AUDIO.encode())
     client.close_websocket()
 

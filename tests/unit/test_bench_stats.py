@@ -30,3 +30,18 @@ def test_memory_per_stream_is_the_slope_of_rss_against_streams():
 def test_quantiles_in_milliseconds():
     assert quantile_ms(np.array([0.001, 0.003]), 50) == pytest.approx(2.0)
     assert quantile_ms(np.array([]), 99) is None
+
+
+def test_naive_schedule_measures_slip_and_wake_lateness_and_cycles_the_audio() -> None:
+    from bench.audio import NaiveSchedule
+
+    audio = bytes(range(256)) * 100  # 25,600 bytes; a 0.1 s chunk is 6,400 bytes
+    slips: list[tuple[float, float, float]] = []
+    schedule = NaiveSchedule(audio, 0.1, t0=10.0, slips=slips)
+    chunks = [schedule.next_chunk(now) for now in (10.0, 10.12, 10.25, 10.37)]
+    assert [len(c) for c in chunks] == [6400] * 4
+    assert chunks[3] == audio[0:6400]  # offset wraps at len(audio) - step
+    due, slip, late = zip(*slips, strict=True)
+    assert due == pytest.approx((10.0, 10.1, 10.2, 10.3))
+    assert slip == pytest.approx((0.0, 0.02, 0.05, 0.07))  # the sleep-after-send drift accumulates
+    assert late == pytest.approx((0.0, 0.02, 0.03, 0.02))
