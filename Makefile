@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`.
-.PHONY: install demo test lint unit integration bench
+.PHONY: install demo test lint unit integration bench bench-whisperlive
 
 install:
 	./scripts/install.sh
@@ -25,3 +25,8 @@ test: install lint
 bench:
 	python3 -m pip install -q --disable-pip-version-check 'uvloop>=0.19' 'picows>=1.0' 'websocket-client>=1.6'
 	python3 -m bench.run_all
+
+# The WhisperLive-side figure (docs/PERFORMANCE.md): the local 3-replica tiny.en stack, single-model vs
+# batch mode, by the demo's ramp. About 10 minutes, so not inside `make bench`'s 15; never part of CI.
+bench-whisperlive:
+	python3 -m bench.whisperlive_modes

@@ -1,0 +1,295 @@
+"""Benchmark: the WhisperLive-side figure. The local 3-replica `tiny.en` stack on this machine's cores,
+single-model vs batch mode, judged by the same `loadgen ramp` as the demo.
+
+For each mode: bring up the local stack (the demo's replicas, `--model tiny.en --max-clients 4
+--omp-threads 1`, plus the mode's `whisperlive serve` flags) on free ports in its own run directory,
+run the ramp against its balancer (cpu profile, 10 s warm-up, 30 s holds, the same explicit steps for
+every mode), stop the stack, and read the verdict from the ramp's summary.json. Prints and writes a
+side-by-side table (JSON and markdown): capacity, p95 lag and WER per step, CPU of the replicas, the
+sessions' outcomes (a refusal or error says what it was), the ratio to single-model. Not part of
+`make bench` (it takes about 10 minutes): `make bench-whisperlive`.
+
+    python -m bench.whisperlive_modes [--modes single,batch] [--out runs/bench/whisperlive_modes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.procs import REPO, load_average, python_module
+from stack.local import LocalStack, StackError, StackSettings
+from stack.ports import LocalPorts, free_base_port
+from whisperlive.errors import WhisperLiveError
+from whisperlive.models import resolve_model
+
+REPLICAS = 3
+MODEL = "tiny.en"
+MAX_CLIENTS = 4  # per replica, as in the demo
+OMP_THREADS = 1
+STEPS = "1,2,3,4,6,8"  # the same counts in every mode, resolution 1 where single-model's knee lies
+RAMP_FLAGS = ("--profile", "cpu", "--hold", "30", "--warmup", "10", "--no-live")
+# `whisperlive serve` flags per mode (docs/PERFORMANCE.md says why these).
+MODES: dict[str, tuple[str, ...]] = {
+    "single": (),
+    "batch": ("--batch", "--batch-max-size", "4", "--batch-window-ms", "50", "--batch-max-queue-wait-s", "2"),
+    "batch-defaults": ("--batch",),  # the wrapper's defaults: 16, 50 ms, 0.5 s queue wait, 5 admissions/s
+}
+BASELINE = "single"
+_STOP_GRACE_S = 30
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One judged step of a ramp, as the report summarised it."""
+
+    clients: int
+    passed: bool
+    lag_p95_s: float | None
+    wer: float | None
+    failed: tuple[str, ...]
+    replica_cpu_cores: float | None  # all replicas together, mean over the step
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """The verdict of one mode's ramp."""
+
+    mode: str
+    flags: tuple[str, ...]
+    capacity: int | None
+    first_failing: int | None
+    headline: str
+    steps: tuple[StepRow, ...]
+    outcomes: dict[str, int]
+    problems: dict[str, int]  # "outcome: kind: detail" of sessions that did not end ok, counted
+    wall_s: float
+
+
+def step_rows(summary: Mapping[str, Any]) -> tuple[StepRow, ...]:
+    """The judged steps of a ramp's summary.json, in order, with the replicas' CPU of each."""
+    resources = summary.get("resources") or {}
+    return tuple(
+        StepRow(
+            clients=int(row["clients"]),
+            passed=bool(row["passed"]),
+            lag_p95_s=row.get("lag_p95"),
+            wer=row.get("wer"),
+            failed=tuple(row.get("failed") or ()),
+            replica_cpu_cores=_replica_cpu(resources.get(str(row["index"]))),
+        )
+        for row in summary.get("rows", ())
+    )
+
+
+def _replica_cpu(step: Mapping[str, Any] | None) -> float | None:
+    cores = [r.get("cpu_cores") for r in ((step or {}).get("replicas") or {}).values()]
+    known = [c for c in cores if c is not None]
+    return round(sum(known), 3) if known else None
+
+
+def session_outcomes(sessions: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Sessions counted by outcome, and the non-ok ones (`stopped` excepted: the ramp retired them) by
+    what happened, e.g. "refused: wait: server full"."""
+    outcomes: Counter[str] = Counter()
+    problems: Counter[str] = Counter()
+    for s in sessions:
+        outcome = str(s.get("outcome"))
+        outcomes[outcome] += 1
+        if outcome not in ("ok", "stopped"):
+            detail = str(s.get("error_detail") or "")[:120]
+            problems[": ".join(str(p) for p in (outcome, s.get("error_kind"), detail) if p)] += 1
+    return dict(outcomes), dict(problems)
+
+
+def mode_result(
+    mode: str, flags: Sequence[str], summary: Mapping[str, Any], sessions: Iterable[Mapping[str, Any]],
+    wall_s: float,
+) -> ModeResult:
+    """One mode's verdict from its ramp's summary.json and sessions."""
+    capacity = summary.get("capacity") or {}
+    outcomes, problems = session_outcomes(sessions)
+    return ModeResult(
+        mode=mode,
+        flags=tuple(flags),
+        capacity=capacity.get("max_clients"),
+        first_failing=capacity.get("first_failing_clients"),
+        headline=str((summary.get("verdict") or {}).get("headline", "")),
+        steps=step_rows(summary),
+        outcomes=outcomes,
+        problems=problems,
+        wall_s=round(wall_s, 1),
+    )
+
+
+def capacity_ratio(result: ModeResult, baseline: ModeResult | None) -> float | None:
+    """`result`'s capacity over the baseline's; None when either has none."""
+    if baseline is None or not result.capacity or not baseline.capacity:
+        return None
+    return round(result.capacity / baseline.capacity, 2)
+
+
+def markdown_table(results: Sequence[ModeResult]) -> str:
+    """Side by side: one line per mode, the steps as columns (`p95 lag / WER`, a failed step marked)."""
+    counts = sorted({s.clients for r in results for s in r.steps})
+    baseline = next((r for r in results if r.mode == BASELINE), None)
+    head = ["mode", "capacity (clients)", *(f"{n} clients: p95 lag, WER, CPU" for n in counts),
+            f"ratio to {BASELINE}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        by_count = {s.clients: s for s in r.steps}
+        cells = [_step_cell(by_count.get(n)) for n in counts]
+        ratio = capacity_ratio(r, baseline)
+        lines.append("| " + " | ".join([r.mode, _capacity_cell(r), *cells, _num(ratio, "{:.2f}")]) + " |")
+    return "\n".join(lines)
+
+
+def _capacity_cell(r: ModeResult) -> str:
+    if r.capacity is None:
+        return "none" if r.steps else "no step judged"
+    return f"{r.capacity}" if r.first_failing is not None else f"≥ {r.capacity} (no step failed)"
+
+
+def _step_cell(step: StepRow | None) -> str:
+    if step is None:
+        return "-"
+    text = (f"{_num(step.lag_p95_s, '{:.2f} s')}, {_num(step.wer, '{:.1%}')}, "
+            f"{_num(step.replica_cpu_cores, '{:.2f} cores')}")
+    return text if step.passed else f"**FAIL** {text} ({'; '.join(step.failed)})"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+# Edges: the stack, the ramp, the files.
+
+
+def preflight() -> str | None:
+    """Why the benchmark cannot run here (one line), or None."""
+    if importlib.util.find_spec("whisper_live") is None:
+        return "whisper-live is not installed: run `make install` (pip install whisper-live)"
+    try:
+        resolve_model(MODEL)
+    except WhisperLiveError as exc:
+        return f"the {MODEL} weights are missing: {exc}"
+    return None
+
+
+def ramp_command(url: str, prometheus_url: str, metrics_port: int, run_dir: Path, steps: str) -> list[str]:
+    """The demo's `loadgen ramp` (scripts/step_load.sh's defaults) with an explicit schedule."""
+    return python_module(
+        "loadgen", "ramp", "--url", url, "--audio-dir", "test_audio/corpus", "--replicas", str(REPLICAS),
+        "--prometheus-url", prometheus_url, "--metrics-port", str(metrics_port), "--run-dir", str(run_dir),
+        "--steps", steps, *RAMP_FLAGS,
+    )
+
+
+def run_ramp(command: list[str], log: Path, limit_s: float) -> int:
+    """The ramp, stopped with SIGTERM past `limit_s` (it keeps what it measured), SIGKILL if it hangs."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            return process.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            print(f"  ramp past its {limit_s:g} s: stopping it (what it measured is kept)", flush=True)
+            process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(timeout=_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                return process.wait()
+
+
+def measure_mode(mode: str, flags: tuple[str, ...], out: Path, steps: str, limit_s: float) -> ModeResult:
+    """Stack up, ramp, stack down (always); the verdict from the ramp's run directory."""
+    ports = LocalPorts(free_base_port(REPLICAS))
+    settings = StackSettings(
+        replicas=REPLICAS, model=MODEL, max_clients=MAX_CLIENTS, omp_threads=OMP_THREADS,
+        replica_args=flags, run_dir=out / mode / "stack", ports=ports,
+    )
+    ramp_dir = out / mode / "ramp"
+    started = time.monotonic()
+    with LocalStack(settings, log=lambda line: print(f"  stack: {line}", flush=True)) as stack:
+        urls = (stack.balancer_url, stack.prometheus_url)
+        command = ramp_command(*urls, ports.loadgen_metrics, ramp_dir, steps)
+        print(f"  {' '.join(command[1:])}", flush=True)
+        code = run_ramp(command, out / mode / "ramp.log", limit_s)
+    wall_s = time.monotonic() - started
+    summary_path = ramp_dir / "summary.json"
+    if not summary_path.is_file() and (ramp_dir / "steps.jsonl").is_file():  # killed before its report
+        subprocess.run(python_module("loadgen", "report", str(ramp_dir)), cwd=REPO, capture_output=True)
+    if not summary_path.is_file():
+        raise RuntimeError(f"{mode}: the ramp (exit {code}) left no summary; see {out / mode / 'ramp.log'}")
+    summary = json.loads(summary_path.read_text())
+    sessions_path = ramp_dir / "sessions.jsonl"
+    sessions = [json.loads(line) for line in sessions_path.read_text().splitlines() if line.strip()] \
+        if sessions_path.is_file() else []
+    return mode_result(mode, flags, summary, sessions, wall_s)
+
+
+def describe(result: ModeResult) -> str:
+    """A console paragraph for one mode."""
+    lines = [f"{result.mode}: {result.headline} ({result.wall_s:g} s, serve flags: "
+             f"{' '.join(result.flags) or 'none'})"]
+    lines += [f"  {s.clients} clients: p95 lag {_num(s.lag_p95_s, '{:.2f} s')}, WER {_num(s.wer, '{:.1%}')}, "
+              f"replicas' CPU {_num(s.replica_cpu_cores, '{:.2f} cores')}: "
+              f"{'PASS' if s.passed else 'FAIL: ' + '; '.join(s.failed)}" for s in result.steps]
+    not_ok = f"; not ok: {result.problems}" if result.problems else ""
+    lines.append(f"  sessions: {result.outcomes}{not_ok}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Every mode in turn; the table printed and written under --out. Exit 2 when it cannot run here."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="single,batch", help=f"of {', '.join(MODES)} (single,batch)")
+    parser.add_argument("--steps", default=STEPS, help=f"the ramp's client counts ({STEPS})")
+    parser.add_argument("--limit", type=float, default=330, metavar="S", help="ramp time per mode (330)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/whisperlive_modes"))
+    args = parser.parse_args(argv)
+    modes = args.modes.split(",")
+    if unknown := [m for m in modes if m not in MODES]:
+        print(f"whisperlive_modes: --modes {','.join(unknown)}: use {', '.join(MODES)}", file=sys.stderr)
+        return 2
+    if problem := preflight():
+        print(f"whisperlive_modes: {problem}", file=sys.stderr)
+        return 2
+    out = args.out / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    out.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                              "load_average_before": load_average(), "cpus": os.cpu_count(),
+                              "steps": args.steps, "ramp_flags": RAMP_FLAGS, "modes": []}
+    results = []
+    for mode in modes:
+        print(f"{mode}: starting the stack", flush=True)
+        try:
+            results.append(measure_mode(mode, MODES[mode], out, args.steps, args.limit))
+        except (RuntimeError, StackError, WhisperLiveError) as exc:  # the modes measured so far are kept
+            print(f"whisperlive_modes: {mode}: {exc}", file=sys.stderr)
+            return 1
+        print(describe(results[-1]), flush=True)
+        record["modes"] = [asdict(r) for r in results]
+        (out / "whisperlive_modes.json").write_text(json.dumps(record, indent=1))
+    record["load_average_after"] = load_average()
+    table = markdown_table(results)
+    (out / "whisperlive_modes.json").write_text(json.dumps(record, indent=1))
+    (out / "whisperlive_modes.md").write_text(table + "\n")
+    print(f"\n{table}\n\nload average before {record['load_average_before']}, after "
+          f"{record['load_average_after']}; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
