@@ -1,9 +1,11 @@
 """StreamSession: the only code that touches a WebSocket.
 
 One session = connect, send the options, wait for SERVER_READY, stream the plan's chunks on the live
-clock while a receiver task feeds the tracker, stream real-time silence until the transcript settles
-(WhisperLive 0.10.0 drops untranscribed audio at END_OF_AUDIO), then END_OF_AUDIO and close.
-Everything measured lands in the `SessionResult`, whatever goes wrong.
+clock while the connection's messages feed the tracker as they arrive (a callback from the WebSocket
+client, `loadgen.ws_client`: no receiver task, no await per message; a per-connection timer watches for
+stalls), stream real-time silence until the transcript settles (WhisperLive 0.10.0 drops untranscribed
+audio at END_OF_AUDIO), then END_OF_AUDIO and close. Everything measured lands in the `SessionResult`,
+whatever goes wrong.
 
 With a `ReconnectPolicy`, a connection that drops mid-stream (closed, DISCONNECT, stalled, pings
 unanswered) is reopened through the balancer with the same uid and options (upstream keys clients by
@@ -18,12 +20,8 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import chain
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.frames import CloseCode
 
 from loadgen.clock import LiveClock
 from loadgen.kpi import word_errors
@@ -47,6 +45,16 @@ from loadgen.reconnect import ReconnectPolicy, resume_chunks
 from loadgen.session_result import DROPPED, ERROR, OK, RECOVERED, REFUSED, SessionResult
 from loadgen.stream_audio import Chunk, StreamPlan, chunks, silence
 from loadgen.tracker import TranscriptTracker
+from loadgen.ws_client import (
+    DEFAULT_CLIENT,
+    Closed,
+    ConnectFailed,
+    Connection,
+    ConnectionLost,
+    ConnectOptions,
+    UpgradeRejected,
+    connect,
+)
 
 UPSTREAM_HEADER = "X-Upstream"  # added by our nginx config: the upstream address that served the upgrade
 REPLICA_HEADER = "X-Replica"  # sent by `whisperlive serve --replica-name` (the pod name on Kubernetes)
@@ -68,6 +76,7 @@ class SessionSettings:
     stall_timeout_s: float = 30.0  # no transcript for this long while speech flows: the server stalled
     ping_interval_s: float = 5.0
     ping_timeout_s: float = 10.0
+    ws_client: str = DEFAULT_CLIENT  # the WebSocket library under the session (loadgen.ws_client.CLIENTS)
 
     @property
     def chunk_samples(self) -> int:
@@ -78,6 +87,17 @@ class SessionSettings:
     def headers(self) -> dict[str, str]:
         """Extra headers of the WebSocket upgrade."""
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    @property
+    def connect_options(self) -> ConnectOptions:
+        """How each connection is opened and kept alive."""
+        return ConnectOptions(
+            headers=self.headers,
+            open_timeout_s=self.open_timeout_s,
+            ping_interval_s=self.ping_interval_s,
+            ping_timeout_s=self.ping_timeout_s,
+            max_message_bytes=MAX_MESSAGE_BYTES,
+        )
 
 
 @dataclass(frozen=True)
@@ -94,33 +114,120 @@ class Failure:
 class Opened:
     """A connection that reached SERVER_READY."""
 
-    ws: ClientConnection
+    link: _Connection
     replica: str | None
     connect_s: float
     ready_at: float
     server_ready_s: float
 
 
-@dataclass
 class _Connection:
-    """One open connection's state, shared by its sender and receiver."""
+    """One connection's receiving side: the handshake, then every message as it arrives, the stall
+    watchdog, and the state its sender reads. Its WebSocket client calls `on_message`/`on_closed`."""
 
-    ws: ClientConnection
-    observers: StreamObservers
-    server_done: bool = False
-    ended_by_client: bool = False
-    in_tail: bool = False
-    failure: Failure | None = None
-    progress_at: float = 0.0  # loop time of the last transcript (or of the start, or of a tail stall)
-    _waiter: asyncio.Future[None] | None = field(default=None, repr=False)
+    ws: Connection  # set once connected
+    observers: StreamObservers  # set when streaming starts
 
-    async def sleep_until(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+    def __init__(self, session: StreamSession) -> None:
+        self.session = session
+        self.loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[float | Failure] = self.loop.create_future()
+        self.tracker: TranscriptTracker | None = None  # set when streaming starts
+        self.early: list[tuple[float, str | bytes]] = []  # messages after SERVER_READY, before streaming
+        self.server_done = False
+        self.ended_by_client = False
+        self.in_tail = False
+        self.failure: Failure | None = None
+        self.progress_at = 0.0  # loop time of the last transcript (or of the start, or of a tail stall)
+        self._waiter: asyncio.Future[None] | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
+
+    # Callbacks from the WebSocket client.
+
+    def on_message(self, data: str | bytes) -> None:
+        """Handshake messages resolve `ready`; then each message feeds the tracker at once."""
+        received_at = time.monotonic()
+        if self.tracker is not None:
+            self._handle(received_at, data)
+        elif self.ready.done():
+            self.early.append((received_at, data))
+        else:
+            event = self.session._decoder.decode(data)
+            if isinstance(event, Ready):
+                self.ready.set_result(received_at)
+            elif (failure := self.session._handshake_event(event)) is not None:
+                self.ready.set_result(failure)
+
+    def on_closed(self, closed: Closed) -> None:
+        """The connection ended: before SERVER_READY a failed handshake, after it maybe a drop."""
+        if not self.ready.done():
+            detail = f"closed before SERVER_READY ({closed.detail})"
+            self.ready.set_result(Failure(ERROR, "closed_in_handshake", detail))
+        elif not self.ended_by_client and self.failure is None:
+            self.failure = closed_failure(closed)
+            if closed.too_big:
+                self.session._count_protocol_error("oversized")
+        self.end()
+
+    # Streaming.
+
+    def start(self, tracker: TranscriptTracker, observers: StreamObservers) -> None:
+        """Streaming begins: feed `tracker` from now on (and what came early), arm the stall watchdog."""
+        self.tracker, self.observers = tracker, observers
+        self.progress_at = self.loop.time()
+        self._arm(self.progress_at + self.session.settings.stall_timeout_s)
+        early, self.early = self.early, []
+        for received_at, data in early:
+            self._handle(received_at, data)
+
+    def _handle(self, received_at: float, data: str | bytes) -> None:
+        """One message while streaming; each transcript is progress, an error or DISCONNECT ends it."""
+        if self.server_done:
+            return  # the stream already ended (server error, DISCONNECT, stall)
+        event = self.session._decoder.decode(data)
+        if isinstance(event, Segments):
+            self.progress_at = self.loop.time()
+            self.session._observe(self, received_at, event)
+        elif isinstance(event, ServerError):
+            self.fail(Failure(ERROR, "server_error", event.message))
+        elif isinstance(event, Disconnect):
+            self.fail(Failure(DROPPED, "server_disconnect", "server sent DISCONNECT mid-stream", True))
+        else:
+            self.session._note(event)
+
+    def _arm(self, when: float) -> None:
+        self._stall_timer = self.loop.call_at(when, self._check_stall)
+
+    def _check_stall(self) -> None:
+        """The stall deadline passed: re-arm from the last transcript, or fail the connection.
+
+        One timer per connection, not one per message: it is set again from the last transcript only
+        when it fires (about once per stall timeout)."""
+        if self.server_done:
+            return
+        stall_s = self.session.settings.stall_timeout_s
+        now = self.loop.time()
+        if self.progress_at + stall_s > now:
+            self._arm(self.progress_at + stall_s)  # a transcript arrived since the deadline was set
+        elif self.in_tail:  # trailing silence: the sender ends the stream itself
+            self.progress_at = now
+            self._arm(now + stall_s)
+        else:
+            self.fail(Failure(ERROR, "stalled", f"no transcript for {stall_s:g} s while audio flowed", True))
+
+    def fail(self, failure: Failure) -> None:
+        """End the stream with `failure` (the first one counts)."""
+        if self.failure is None:
+            self.failure = failure
+        self.end()
+
+    async def sleep_until(self, when: float) -> None:
         """Wait until loop time `when`, or less if the server ends the stream meanwhile.
 
         One future and one timer per wait: cheaper than a Timeout around an Event (bench/pacing.py).
         """
-        waiter = self._waiter = loop.create_future()
-        handle = loop.call_at(when, _wake, waiter)
+        waiter = self._waiter = self.loop.create_future()
+        handle = self.loop.call_at(when, _wake, waiter)
         try:
             await waiter
         finally:
@@ -128,8 +235,10 @@ class _Connection:
             self._waiter = None
 
     def end(self) -> None:
-        """The server ended the stream (or the receiver stopped): wake the sender at once."""
+        """The stream ended (server, stall, close): stop the watchdog, wake the sender at once."""
         self.server_done = True
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
         if self._waiter is not None:
             _wake(self._waiter)
 
@@ -149,11 +258,12 @@ def serving_replica(header_value: str | None, replica_name: str | None = None) -
     return header_value.split(",")[-1].strip() or None
 
 
-def closed_failure(exc: ConnectionClosed) -> Failure:
+def closed_failure(closed: Closed) -> Failure:
     """Classify a connection that closed under us mid-stream."""
-    if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+    if closed.too_big:
         return Failure(ERROR, "oversized_message", f"server message above {MAX_MESSAGE_BYTES} bytes")
-    return Failure(DROPPED, "closed_mid_stream", f"connection closed mid-stream ({exc})", recoverable=True)
+    detail = f"connection closed mid-stream ({closed.detail})"
+    return Failure(DROPPED, "closed_mid_stream", detail, recoverable=True)
 
 
 class StreamSession:
@@ -200,7 +310,7 @@ class StreamSession:
         clock = LiveClock(opened.ready_at)
         tracker = TranscriptTracker(clock)
         try:
-            await self._stream_all(opened.ws, clock, tracker)
+            await self._stream_all(opened.link, clock, tracker)
         finally:
             self._finish(clock, tracker)
         return self.result
@@ -210,53 +320,39 @@ class StreamSession:
     async def _open(self) -> Opened | Failure:
         """Connect and wait for SERVER_READY, every step under its timeout."""
         started = self.now()
+        link = _Connection(self)
+        settings = self.settings
         try:
-            ws = await connect(
-                self.settings.url,
-                compression=None,
-                open_timeout=self.settings.open_timeout_s,
-                max_size=MAX_MESSAGE_BYTES,
-                ping_interval=self.settings.ping_interval_s,
-                ping_timeout=self.settings.ping_timeout_s,
-                additional_headers=self.settings.headers,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            hint = ": wrong or missing --api-key" if status in (401, 403) else ""
-            return Failure(ERROR, "handshake_rejected", f"HTTP {status} on upgrade{hint}")
+            ws = link.ws = await connect(settings.ws_client, settings.url, link, settings.connect_options)
+        except UpgradeRejected as exc:
+            hint = ": wrong or missing --api-key" if exc.status in (401, 403) else ""
+            return Failure(ERROR, "handshake_rejected", f"HTTP {exc.status} on upgrade{hint}")
         except TimeoutError:
-            detail = f"no WebSocket upgrade within {self.settings.open_timeout_s} s"
+            detail = f"no WebSocket upgrade within {settings.open_timeout_s} s"
             return Failure(ERROR, "connect_timeout", detail)
-        except (OSError, InvalidHandshake) as exc:
-            return Failure(ERROR, "connect_failed", f"{type(exc).__name__}: {exc}")
+        except ConnectFailed as exc:
+            return Failure(ERROR, "connect_failed", str(exc))
         connected = self.now()
-        headers = ws.response.headers if ws.response else {}
+        headers = ws.headers
         replica = serving_replica(headers.get(UPSTREAM_HEADER), headers.get(REPLICA_HEADER))
         if self.result.replica is None:
             self.result.replica = replica  # the first connection's replica, even when it refuses
-        ready = await self._handshake(ws)
+        ready = await self._handshake(link, ws)
         if isinstance(ready, Failure):
             await ws.close()
             return ready
-        return Opened(ws, replica, connected - started, ready, ready - connected)
+        return Opened(link, replica, connected - started, ready, ready - connected)
 
-    async def _handshake(self, ws: ClientConnection) -> float | Failure:
+    async def _handshake(self, link: _Connection, ws: Connection) -> float | Failure:
         """Send the options and wait for SERVER_READY; return when it arrived."""
         try:
             await ws.send(self.options.to_json())
             async with asyncio.timeout(self.settings.ready_timeout_s):
-                while True:
-                    raw = await ws.recv()
-                    received_at = self.now()
-                    event = self._decoder.decode(raw)
-                    if isinstance(event, Ready):
-                        return received_at
-                    if (failure := self._handshake_event(event)) is not None:
-                        return failure
+                return await link.ready
         except TimeoutError:
             detail = f"no SERVER_READY within {self.settings.ready_timeout_s} s"
             return Failure(ERROR, "ready_timeout", detail)
-        except ConnectionClosed as exc:
+        except ConnectionLost as exc:
             return Failure(ERROR, "closed_in_handshake", f"closed before SERVER_READY ({exc})")
 
     def _handshake_event(self, event: object) -> Failure | None:
@@ -284,10 +380,10 @@ class StreamSession:
 
     # Reconnecting.
 
-    async def _stream_all(self, ws: ClientConnection, clock: LiveClock, tracker: TranscriptTracker) -> None:
-        """Stream on `ws`, and on each new connection after a recoverable drop, until the plan is done."""
+    async def _stream_all(self, link: _Connection, clock: LiveClock, tracker: TranscriptTracker) -> None:
+        """Stream on `link`, and on each new connection after a recoverable drop, until the plan is done."""
         while True:
-            failure = await self._stream(ws, clock, tracker)
+            failure = await self._stream(link, clock, tracker)
             if failure is None:
                 break
             if not (failure.recoverable and self.settings.reconnect is not None):
@@ -296,13 +392,13 @@ class StreamSession:
             reopened = await self._reconnect(failure, self.settings.reconnect, clock, tracker)
             if reopened is None:
                 return
-            ws = reopened
+            link = reopened
         if self.result.outcome == OK and self.result.reconnects:
             self.result.outcome = RECOVERED
 
     async def _reconnect(
         self, failure: Failure, policy: ReconnectPolicy, clock: LiveClock, tracker: TranscriptTracker
-    ) -> ClientConnection | None:
+    ) -> _Connection | None:
         """Reopen through the balancer with backoff; resume on the live clock. None: gave up."""
         dropped_at = self.now()
         last = failure
@@ -317,7 +413,7 @@ class StreamSession:
                 last = opened
                 continue
             self._resume(opened, clock, tracker, opened.ready_at - dropped_at)
-            return opened.ws
+            return opened.link
         if attempt == 0:
             self.result.fail(failure.outcome, failure.kind, f"{failure.detail}; no reconnect attempt left")
         else:
@@ -343,41 +439,40 @@ class StreamSession:
     # Streaming on one connection.
 
     async def _stream(
-        self, ws: ClientConnection, clock: LiveClock, tracker: TranscriptTracker
+        self, link: _Connection, clock: LiveClock, tracker: TranscriptTracker
     ) -> Failure | None:
-        """Stream the rest of the plan and the tail on `ws`; the Failure that ended it, if any."""
-        connection = _Connection(ws, self.metrics.stream_observers(self.result.replicas[-1]))
-        receiver = asyncio.create_task(self._receive(connection, tracker))
+        """Stream the rest of the plan and the tail on `link`; the Failure that ended it, if any."""
+        link.start(tracker, self.metrics.stream_observers(self.result.replicas[-1]))
         try:
-            await self._send_plan(connection, clock)
-            await self._send_tail(connection, clock, tracker)
-            if not connection.server_done:
-                connection.ended_by_client = True
-                await ws.send(END_OF_AUDIO)
-        except ConnectionClosed:
-            pass  # the receiver records why
+            await self._send_plan(link, clock)
+            await self._send_tail(link, clock, tracker)
+            if not link.server_done:
+                link.ended_by_client = True
+                await link.ws.send(END_OF_AUDIO)
+        except ConnectionLost:
+            pass  # on_closed records why
         except asyncio.CancelledError:
-            connection.ended_by_client = True  # we are being stopped: closing is ours, not the server's
+            link.ended_by_client = True  # we are being stopped: closing is ours, not the server's
             raise
         finally:
-            await ws.close()
-            await receiver
-        return connection.failure
+            await link.ws.close()  # messages still in flight feed the tracker until the close completes
+            link.end()
+        return link.failure
 
-    async def _send_plan(self, connection: _Connection, clock: LiveClock) -> None:
+    async def _send_plan(self, link: _Connection, clock: LiveClock) -> None:
         for chunk in self._feed:
             try:
-                sent = await self._send_on_time(connection, clock, chunk.data, chunk.end_s)
-            except ConnectionClosed:
+                sent = await self._send_on_time(link, clock, chunk.data, chunk.end_s)
+            except ConnectionLost:
                 sent = False
             if not sent:
                 self._feed = chain((chunk,), self._feed)  # a reconnect may still send it
                 return
             self._sent_until_s = chunk.end_s
             self.result.audio_sent_s = chunk.end_s - self.result.audio_lost_s
-        connection.in_tail = True
+        link.in_tail = True
 
-    async def _send_tail(self, connection: _Connection, clock: LiveClock, tracker: TranscriptTracker) -> None:
+    async def _send_tail(self, link: _Connection, clock: LiveClock, tracker: TranscriptTracker) -> None:
         """Real-time silence until no transcript change for `settle_s` (at most `max_tail_s`)."""
         quiet = silence(self.settings.chunk_s).data.cast("B")
         speech_end = self.plan.duration_s
@@ -386,87 +481,31 @@ class StreamSession:
             if self.now() - last_activity >= self.settings.settle_s:
                 break
             position = self._tail_position_s + self.settings.chunk_s
-            if not await self._send_on_time(connection, clock, quiet, position):
+            if not await self._send_on_time(link, clock, quiet, position):
                 return
             self._tail_position_s = position
             self.result.tail_sent_s = position - speech_end
 
     async def _send_on_time(
-        self, connection: _Connection, clock: LiveClock, data: memoryview, end_s: float
+        self, link: _Connection, clock: LiveClock, data: memoryview, end_s: float
     ) -> bool:
         """Send `data` when it is due; False (not sent) when the server ended the stream meanwhile."""
         delay = clock.due(end_s) - self.now()
-        if delay > 0 and not connection.server_done:
-            loop = asyncio.get_running_loop()
-            await connection.sleep_until(loop, loop.time() + delay)
-        if connection.server_done:
+        if delay > 0 and not link.server_done:
+            await link.sleep_until(link.loop.time() + delay)
+        if link.server_done:
             return False
         slip = clock.slip(self.now(), end_s)
         self.result.send_slips_s.append(slip)
-        connection.observers.send_slip(slip)
-        await connection.ws.send(data)
+        link.observers.send_slip(slip)
+        await link.ws.send(data)
         self.result.chunks_sent += 1
         return True
 
-    async def _receive(self, connection: _Connection, tracker: TranscriptTracker) -> None:
-        try:
-            connection.failure = await self._receive_until_end(connection, tracker)
-        except ConnectionClosed as exc:
-            if not connection.ended_by_client:
-                connection.failure = closed_failure(exc)
-                if connection.failure.kind == "oversized_message":
-                    self._count_protocol_error("oversized")
-        finally:
-            connection.end()
-
-    async def _receive_until_end(self, connection: _Connection, tracker: TranscriptTracker) -> Failure | None:
-        """Feed the tracker until the server ends the stream; a stall or a server error is a Failure.
-
-        One deadline per connection, not one timer per message: when it fires after a transcript
-        arrived, it is set again from that transcript (`recv` is safe to cancel).
-        """
-        loop = asyncio.get_running_loop()
-        stall_s = self.settings.stall_timeout_s
-        connection.progress_at = loop.time()
-        while True:
-            deadline = connection.progress_at + stall_s
-            try:
-                async with asyncio.timeout_at(deadline):
-                    return await self._receive_events(connection, tracker, loop)
-            except TimeoutError:
-                if connection.progress_at + stall_s > deadline:
-                    continue  # a transcript arrived since the deadline was set
-                if connection.in_tail:  # trailing silence: the sender ends the stream itself
-                    connection.progress_at = loop.time()
-                    continue
-                detail = f"no transcript for {stall_s:g} s while audio flowed"
-                return Failure(ERROR, "stalled", detail, recoverable=True)
-
-    async def _receive_events(
-        self, connection: _Connection, tracker: TranscriptTracker, loop: asyncio.AbstractEventLoop
-    ) -> Failure | None:
-        """Handle messages until one ends the stream; each transcript is progress."""
-        ws, decoder = connection.ws, self._decoder
-        while True:
-            raw = await ws.recv()
-            received_at = self.now()
-            event = decoder.decode(raw)
-            if isinstance(event, Segments):
-                connection.progress_at = loop.time()
-                self._observe(connection, tracker, received_at, event)
-            elif isinstance(event, ServerError):
-                return Failure(ERROR, "server_error", event.message)
-            elif isinstance(event, Disconnect):
-                detail = "server sent DISCONNECT mid-stream"
-                return Failure(DROPPED, "server_disconnect", detail, recoverable=True)
-            else:
-                self._note(event)
-
-    def _observe(
-        self, connection: _Connection, tracker: TranscriptTracker, received_at: float, event: Segments
-    ) -> None:
+    def _observe(self, link: _Connection, received_at: float, event: Segments) -> None:
         """Feed the tracker and export the lag samples it took, as they are taken."""
-        observers = connection.observers
+        tracker, observers = link.tracker, link.observers
+        assert tracker is not None  # streaming has started
         lags, finals = len(tracker.transcript_lags), len(tracker.finalization_lags)
         frontier = tracker.frontier_s
         tracker.observe(received_at, event.segments)

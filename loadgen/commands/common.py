@@ -16,6 +16,7 @@ from loadgen.metrics import LoadgenMetrics
 from loadgen.protocol import StreamOptions
 from loadgen.reconnect import ReconnectPolicy
 from loadgen.session import SessionSettings
+from loadgen.ws_client import CLIENTS, DEFAULT_CLIENT
 
 EXIT_OK, EXIT_SESSIONS_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 API_KEY_ENV = "WHISPERLIVE_API_KEY"  # the variable the server side (`whisperlive serve`) reads too
@@ -96,6 +97,13 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="seconds to wait for SERVER_READY (default 60)",
     )
+    stream.add_argument(
+        "--ws-client",
+        choices=CLIENTS,
+        default=DEFAULT_CLIENT,
+        help=f"WebSocket client library under every session (default {DEFAULT_CLIENT}: the faster one, "
+        "docs/PERFORMANCE.md)",
+    )
 
 
 def add_resilience_args(parser: argparse.ArgumentParser) -> None:
@@ -170,6 +178,7 @@ def session_settings(args: argparse.Namespace, url: str) -> SessionSettings:
         api_key=getattr(args, "api_key", None),
         reconnect=ReconnectPolicy(args.max_reconnects) if getattr(args, "reconnect", False) else None,
         stall_timeout_s=getattr(args, "stall_timeout", SessionSettings.stall_timeout_s),
+        ws_client=getattr(args, "ws_client", DEFAULT_CLIENT),
     )
 
 
