@@ -4,7 +4,8 @@ Side by side, each on a ladder of client counts (stopping at the first count tha
 generator pinned to core 0 and the sink to core 1 (`taskset`):
 
 - `ours`: `loadgen run --mode continuous` with every measurement on (tracker, lag and slip histograms,
-  JSONL, /metrics scraped every 5 s like Prometheus), on uvloop; `ours-asyncio` the same on asyncio;
+  JSONL, /metrics scraped every 5 s like Prometheus), on uvloop with its default WebSocket client
+  (picows); `ours-websockets` the same with `--ws-client websockets`; `ours-asyncio` on asyncio;
 - `naive`: `bench.naive_client` (send, then `sleep(chunk)`), slips against the ideal schedule;
 - `upstream`: `bench.upstream_client` (`whisper_live.client`, two threads per client), bounded.
 
@@ -14,7 +15,8 @@ for every step); `--sink-check` then runs `ours` at its best count against `load
 why the simulator is not used as the sink. Memory per stream is the slope of the generator's resident
 memory against the client count over the passing steps.
 
-    python -m bench.streams_per_core [--clients ours,naive,upstream] [--hold 12] [--out runs/bench/spc.json]
+    python -m bench.streams_per_core [--clients ours,ours-websockets,naive,upstream] [--hold 12]
+        [--out runs/bench/spc.json]
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ SLIP_P99_TARGET_MS = 20.0
 SIMULATOR_LAG_S = 0.1
 STARTUP_S = 3.0  # interpreter start and corpus load, before the first connection
 LADDERS = {
-    "ours": (1000, 2000, 2500, 3000, 4000, 5000),
+    "ours": (1000, 2000, 3000, 3500, 4000, 4500, 5000, 6000),
+    "ours-websockets": (1000, 2000, 2500, 3000, 3500, 4000),
     "ours-asyncio": (500, 1000, 1500, 2000, 3000),
     "naive": (50, 100, 250, 500, 1000, 2000),
     "upstream": (100, 200, 300, 400, 800),  # two OS threads per client: bounded
@@ -91,12 +94,13 @@ def generator_command(client: str, port: int, clients: int, duration_s: float, r
     """The command line of one generator at one client count."""
     if client.startswith("ours"):
         loop = "asyncio" if client == "ours-asyncio" else "auto"
+        ws_client = ["--ws-client", "websockets"] if client == "ours-websockets" else []
         return python_module(
             "loadgen", "run", "--port", str(port), "--audio-dir", "test_audio/corpus", "--mode", "continuous",
             "--duration", f"{duration_s:g}", "--num-clients", str(clients), "--connect-rate", f"{rate:g}",
             "--settle", "0.5", "--max-tail", "1", "--event-loop", loop,
             "--output-file", str(workdir / f"{client}-{clients}.jsonl"),
-            "--metrics-port", str(free_port()),
+            "--metrics-port", str(free_port()), *ws_client,
         )
     out = str(workdir / f"{client}-{clients}.npz")
     common = ["--num-clients", str(clients), "--duration", f"{duration_s:g}", "--connect-rate", f"{rate:g}",
@@ -223,7 +227,7 @@ def summary(steps: list[Step]) -> dict[str, dict[str, object]]:
 def main() -> int:
     """Run the ladders, writing the JSON after each one (a time limit keeps what was measured)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", default="ours,ours-asyncio,naive,upstream")
+    parser.add_argument("--clients", default="ours,ours-websockets,naive,upstream")
     parser.add_argument("--hold", type=float, default=12.0, help="seconds every client streams at once")
     parser.add_argument("--connect-rate", type=float, default=500.0)
     parser.add_argument("--budget", type=float, default=150.0, help="seconds per ladder before it stops")
