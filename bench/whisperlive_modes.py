@@ -18,10 +18,13 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -75,6 +78,27 @@ class ModeResult:
     outcomes: dict[str, int]
     problems: dict[str, int]  # "outcome: kind: detail" of sessions that did not end ok, counted
     wall_s: float
+    inference: Inference | None = None
+
+
+@dataclass(frozen=True)
+class Inference:
+    """The replicas' transcriptions over the whole ramp, and how many ran in multi-stream batches."""
+
+    transcriptions: int | None  # whisperlive_transcription_latency_seconds_count, all replicas
+    mean_s: float | None  # mean seconds per transcription (from the same histogram)
+    batches: int  # upstream's "[BatchInference] Processing batch of N" lines (N >= 2)
+    batched_items: int  # the sum of their N
+
+
+BATCH_LINE = re.compile(r"\[BatchInference\] Processing batch of (\d+)")
+TRANSCRIPTIONS = "whisperlive_transcription_latency_seconds"
+
+
+def batched(log_texts: Iterable[str]) -> tuple[int, int]:
+    """Multi-stream batches in the replicas' logs, and the transcriptions they carried."""
+    sizes = [int(n) for text in log_texts for n in BATCH_LINE.findall(text)]
+    return len(sizes), sum(sizes)
 
 
 def step_rows(summary: Mapping[str, Any]) -> tuple[StepRow, ...]:
@@ -115,7 +139,7 @@ def session_outcomes(sessions: Iterable[Mapping[str, Any]]) -> tuple[dict[str, i
 
 def mode_result(
     mode: str, flags: Sequence[str], summary: Mapping[str, Any], sessions: Iterable[Mapping[str, Any]],
-    wall_s: float,
+    wall_s: float, inference: Inference | None = None,
 ) -> ModeResult:
     """One mode's verdict from its ramp's summary.json and sessions."""
     capacity = summary.get("capacity") or {}
@@ -130,6 +154,7 @@ def mode_result(
         outcomes=outcomes,
         problems=problems,
         wall_s=round(wall_s, 1),
+        inference=inference,
     )
 
 
@@ -145,13 +170,14 @@ def markdown_table(results: Sequence[ModeResult]) -> str:
     counts = sorted({s.clients for r in results for s in r.steps})
     baseline = next((r for r in results if r.mode == BASELINE), None)
     head = ["mode", "capacity (clients)", *(f"{n} clients: p95 lag, WER, CPU" for n in counts),
-            f"ratio to {BASELINE}"]
+            "transcriptions", f"ratio to {BASELINE}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         by_count = {s.clients: s for s in r.steps}
         cells = [_step_cell(by_count.get(n)) for n in counts]
         ratio = capacity_ratio(r, baseline)
-        lines.append("| " + " | ".join([r.mode, _capacity_cell(r), *cells, _num(ratio, "{:.2f}")]) + " |")
+        row = [r.mode, _capacity_cell(r), *cells, _inference_cell(r.inference), _num(ratio, "{:.2f}")]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -167,6 +193,14 @@ def _step_cell(step: StepRow | None) -> str:
     text = (f"{_num(step.lag_p95_s, '{:.2f} s')}, {_num(step.wer, '{:.1%}')}, "
             f"{_num(step.replica_cpu_cores, '{:.2f} cores')}")
     return text if step.passed else f"**FAIL** {text} ({'; '.join(step.failed)})"
+
+
+def _inference_cell(i: Inference | None) -> str:
+    if i is None:
+        return "n/a"
+    count = "n/a" if i.transcriptions is None else f"{i.transcriptions}"
+    mean = _num(i.mean_s, "{:.3f} s")
+    return f"{count}, {mean} each, {i.batched_items} in {i.batches} multi-stream batches"
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -226,6 +260,7 @@ def measure_mode(mode: str, flags: tuple[str, ...], out: Path, steps: str, limit
         command = ramp_command(*urls, ports.loadgen_metrics, ramp_dir, steps)
         print(f"  {' '.join(command[1:])}", flush=True)
         code = run_ramp(command, out / mode / "ramp.log", limit_s)
+        inference = inference_of(stack)
     wall_s = time.monotonic() - started
     summary_path = ramp_dir / "summary.json"
     if not summary_path.is_file() and (ramp_dir / "steps.jsonl").is_file():  # killed before its report
@@ -236,7 +271,28 @@ def measure_mode(mode: str, flags: tuple[str, ...], out: Path, steps: str, limit
     sessions_path = ramp_dir / "sessions.jsonl"
     sessions = [json.loads(line) for line in sessions_path.read_text().splitlines() if line.strip()] \
         if sessions_path.is_file() else []
-    return mode_result(mode, flags, summary, sessions, wall_s)
+    return mode_result(mode, flags, summary, sessions, wall_s, inference)
+
+
+def inference_of(stack: LocalStack) -> Inference:
+    """Transcriptions counted by the stack's Prometheus (last scrape) and batches by the replicas' logs."""
+    count = _prometheus_scalar(stack.prometheus_url, f"sum({TRANSCRIPTIONS}_count)")
+    total = _prometheus_scalar(stack.prometheus_url, f"sum({TRANSCRIPTIONS}_sum)")
+    logs = [stack.log_path(name).read_text(errors="replace") for name in stack.processes
+            if name.startswith("whisperlive-")]
+    batches, items = batched(logs)
+    mean = round(total / count, 3) if count and total is not None else None
+    return Inference(None if count is None else int(count), mean, batches, items)
+
+
+def _prometheus_scalar(url: str, expr: str) -> float | None:
+    query = urllib.parse.urlencode({"query": expr})
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as response:
+            result = json.load(response)["data"]["result"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return float(result[0]["value"][1]) if result else None
 
 
 def describe(result: ModeResult) -> str:
@@ -248,6 +304,8 @@ def describe(result: ModeResult) -> str:
               f"{'PASS' if s.passed else 'FAIL: ' + '; '.join(s.failed)}" for s in result.steps]
     not_ok = f"; not ok: {result.problems}" if result.problems else ""
     lines.append(f"  sessions: {result.outcomes}{not_ok}")
+    if i := result.inference:
+        lines.append(f"  transcriptions: {_inference_cell(i)}")
     return "\n".join(lines)
 
 

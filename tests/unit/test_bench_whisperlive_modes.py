@@ -6,7 +6,9 @@ import pytest
 from bench.whisperlive_modes import (
     MODES,
     RAMP_FLAGS,
+    Inference,
     ModeResult,
+    batched,
     capacity_ratio,
     main,
     markdown_table,
@@ -71,17 +73,26 @@ def test_mode_result_and_the_capacity_ratio_to_single_model() -> None:
 
 
 def test_markdown_table_puts_the_modes_side_by_side_step_by_step() -> None:
-    single = mode_result("single", (), SINGLE, [], 1.0)
-    batch = mode_result("batch", (), BATCH, [], 1.0)
+    single = mode_result("single", (), SINGLE, [], 1.0, Inference(900, 0.4567, 0, 0))
+    batch = mode_result("batch", (), BATCH, [], 1.0, Inference(None, None, 3, 7))
     lines = markdown_table([single, batch]).splitlines()
     assert lines[0].startswith("| mode | capacity (clients) | 1 clients: p95 lag, WER, CPU |")
-    assert lines[0].endswith("| 4 clients: p95 lag, WER, CPU | ratio to single |")
+    assert lines[0].endswith("| 4 clients: p95 lag, WER, CPU | transcriptions | ratio to single |")
     assert lines[2] == ("| single | 2 | 1.31 s, 7.4%, 0.75 cores | 1.49 s, 8.5%, n/a | "
-                        "**FAIL** 2.33 s, 9.8%, n/a (p95 transcript lag 2.33 s > 2.00 s) | - | 1.00 |")
+                        "**FAIL** 2.33 s, 9.8%, n/a (p95 transcript lag 2.33 s > 2.00 s) | - | "
+                        "900, 0.457 s each, 0 in 0 multi-stream batches | 1.00 |")
     assert lines[3].startswith("| batch | ≥ 4 (no step failed) | 0.90 s, 8.0%, 0.75 cores |")
-    assert lines[3].endswith("| 1.50 s, 10.0%, n/a | 2.00 |")
+    assert lines[3].endswith("| 1.50 s, 10.0%, n/a | n/a, n/a each, 7 in 3 multi-stream batches | 2.00 |")
     empty = ModeResult("batch", (), None, None, "", (), {}, {}, 0.0)
-    assert markdown_table([empty]).splitlines()[2] == "| batch | no step judged | n/a |"
+    assert markdown_table([empty]).splitlines()[2] == "| batch | no step judged | n/a | n/a |"
+
+
+def test_batched_counts_upstreams_multi_stream_batch_lines() -> None:
+    logs = ["x INFO root: [BatchInference] Processing batch of 2\n"
+            "x INFO root: [BatchInference] Started (max_batch=16, window=50ms)\n",
+            "[BatchInference] Processing batch of 3\n[BatchInference] Processing batch of 2\n"]
+    assert batched(logs) == (3, 7)
+    assert batched([]) == (0, 0)
 
 
 def test_the_ramp_is_the_demos_with_an_explicit_schedule() -> None:
