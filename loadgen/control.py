@@ -4,7 +4,8 @@
     POST /target {"clients": n, "step": i}   aim for n clients (step: optional, sets loadgen_step)
     POST /window               start a measurement window now
     GET  /window               the window so far (the `window` object of docs/RUN_DIR.md)
-    POST /record {"run_dir": "/path" | null}  append finished sessions to run_dir/sessions.jsonl
+    POST /record {"run_dir": "/path" | null, "shard": i}  append finished sessions to
+                               run_dir/sessions.jsonl (sessions.shard-i.jsonl with "shard")
     POST /stop                 retire every client and exit
 
 Answers are JSON; a bad request gets 400 and {"error": "..."}.
@@ -70,11 +71,13 @@ async def _window(request: web.Request) -> web.Response:
 
 
 async def _record(request: web.Request) -> web.Response:
-    run_dir = (await _body(request)).get("run_dir")
+    body = await _body(request)
+    run_dir = body.get("run_dir")
     if run_dir is not None and not isinstance(run_dir, str):
         raise _bad('"run_dir" must be a path or null')
+    shard = _count(body, "shard", required=False)
     try:
-        status = await request.app[SERVICE].record_to(Path(run_dir) if run_dir else None)
+        status = await request.app[SERVICE].record_to(Path(run_dir) if run_dir else None, shard)
     except UserError as exc:
         raise _bad(str(exc)) from exc
     return web.json_response(status)
@@ -159,9 +162,11 @@ class ControlClient:
         """GET /window."""
         return await self._call("GET", "/window")
 
-    async def record_to(self, run_dir: Path | None) -> dict[str, Any]:
-        """POST /record (the path must be one the server can write: same host or container)."""
-        return await self._call("POST", "/record", {"run_dir": str(run_dir) if run_dir else None})
+    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> dict[str, Any]:
+        """POST /record (the path must be one the server can write: same host or container); with
+        `shard`, into that shard's sessions file."""
+        body = {"run_dir": str(run_dir) if run_dir else None, "shard": shard}
+        return await self._call("POST", "/record", body)
 
     async def stop(self) -> dict[str, Any]:
         """POST /stop."""

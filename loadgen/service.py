@@ -190,11 +190,12 @@ class LoadService:
             "window": window.snapshot(time.time()),
         }
 
-    async def record_to(self, run_dir: Path | None) -> dict[str, Any]:
-        """Append finished sessions to `run_dir`/sessions.jsonl (None: stop recording)."""
+    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> dict[str, Any]:
+        """Append finished sessions to `run_dir`/sessions.jsonl, or with `shard` to that shard's file
+        (None: stop recording)."""
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
         if run_dir is not None:
-            self._recorder = RunDir(run_dir).create().writer(SESSIONS)
+            self._recorder = RunDir(run_dir, shard).create().writer(SESSIONS)
         return await self.status()

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from rich.console import Console
 
 from loadgen.corpus import Corpus, load_corpus
 from loadgen.errors import UsageError
-from loadgen.metrics import LoadgenMetrics
+from loadgen.event_loop import add_event_loop_arg
+from loadgen.pool import PoolShape
 from loadgen.protocol import StreamOptions
 from loadgen.reconnect import ReconnectPolicy
+from loadgen.runner import CONTINUOUS, PER_FILE
 from loadgen.session import SessionSettings
 from loadgen.ws_client import CLIENTS, DEFAULT_CLIENT
 
@@ -137,6 +139,17 @@ def add_resilience_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_workers_arg(group: argparse._ArgumentGroup) -> None:
+    """--workers K: K processes split the clients (one core each; docs/PERFORMANCE.md)."""
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="run the clients in K processes (one core each) that split them; one set of metrics and "
+        "results (default 1)",
+    )
+
+
 def add_metrics_args(parser: argparse.ArgumentParser, default_port: int = 0) -> None:
     """--metrics-port/--metrics-host: where `loadgen_*` metrics are served."""
     out = parser.add_argument_group("metrics")
@@ -195,7 +208,14 @@ def load_audio(args: argparse.Namespace, console: Console) -> Corpus:
     return corpus
 
 
-def serve_metrics(metrics: LoadgenMetrics, args: argparse.Namespace) -> None:
+class ServesMetrics(Protocol):
+    """Anything with a `/metrics` to serve: LoadgenMetrics, or the workers' sum."""
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Expose `/metrics` on host:port."""
+
+
+def serve_metrics(metrics: ServesMetrics, args: argparse.Namespace) -> None:
     """Serve `/metrics` when --metrics-port is set; a taken port is a usage error."""
     host, port = args.metrics_host, args.metrics_port
     if not port:
@@ -204,3 +224,39 @@ def serve_metrics(metrics: LoadgenMetrics, args: argparse.Namespace) -> None:
         metrics.serve(port, host)
     except OSError as exc:
         raise UsageError(f"--metrics-port {port}: cannot listen on {host}:{port} ({exc.strerror})") from exc
+
+
+def add_pool_args(parser: argparse.ArgumentParser, default_mode: str) -> None:
+    """--mode/--connect-rate/--session-length/--gap: how the pool's clients stream."""
+    load = parser.add_argument_group("load")
+    load.add_argument(
+        "--mode",
+        choices=(PER_FILE, CONTINUOUS),
+        default=default_mode,
+        help=f"one session per file, or continuous sessions of --session-length (default {default_mode})",
+    )
+    load.add_argument(
+        "--connect-rate", type=positive_float, default=5.0, help="new clients per second at most (default 5)"
+    )
+    load.add_argument(
+        "--session-length",
+        type=positive_float,
+        default=300.0,
+        help="continuous mode: seconds of audio per session before the client reconnects (default 300)",
+    )
+    load.add_argument("--gap", type=float, default=1.0, help="continuous mode: silence between files (s)")
+    add_event_loop_arg(parser)
+
+
+def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio_required: bool) -> None:
+    """Everything an in-process client pool needs: target, audio, stream options, resilience, load."""
+    add_target_args(parser)
+    add_audio_args(parser, required=audio_required)
+    add_stream_args(parser)
+    add_resilience_args(parser)
+    add_pool_args(parser, default_mode)
+
+
+def pool_shape(args: argparse.Namespace) -> PoolShape:
+    """PoolShape from the load flags."""
+    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap)

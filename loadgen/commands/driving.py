@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -23,35 +23,34 @@ from loadgen.commands.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SESSIONS_FAILED,
-    add_audio_args,
+    add_generator_args,
     add_metrics_args,
-    add_resilience_args,
-    add_stream_args,
-    add_target_args,
+    add_workers_arg,
     load_audio,
+    pool_shape,
     positive_float,
     positive_int,
     resolve_url,
     serve_metrics,
     session_settings,
 )
+from loadgen.commands.serve import command_serve
 from loadgen.control import ControlClient
 from loadgen.corpus import Corpus
 from loadgen.errors import UsageError, UserError
-from loadgen.event_loop import add_event_loop_arg
 from loadgen.event_loop import run as run_on_loop
 from loadgen.loop_monitor import LoopMonitor
 from loadgen.manifest import redacted_argv
-from loadgen.pool import PoolShape
 from loadgen.preflight import check_reachable
 from loadgen.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
 from loadgen.progress import LiveView, print_verdict_table
 from loadgen.ramp import Listener, Ramp, StepHook, StepTiming
 from loadgen.report import write_report
 from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
-from loadgen.runner import CONTINUOUS, PER_FILE
 from loadgen.service import Driver, LoadService, WindowedMetrics
 from loadgen.shards import Shard, StepClock
+from loadgen.worker_pool import WorkerPool, wait_ready
+from loadgen.workers import LOCALHOST, WorkerMetrics, free_ports, start_workers, stop_workers
 
 RETIRE_WAIT_S = 15.0  # at most, for retired sessions to close and be recorded at the end of a run
 THRESHOLD_FLAGS = {
@@ -62,37 +61,6 @@ THRESHOLD_FLAGS = {
     "wer_tolerance": "wer_tolerance",
     "max_send_slip": "max_send_slip_p99_s",
 }
-
-
-def add_pool_args(parser: argparse.ArgumentParser, default_mode: str) -> None:
-    """--mode/--connect-rate/--session-length/--gap: how the pool's clients stream."""
-    load = parser.add_argument_group("load")
-    load.add_argument(
-        "--mode",
-        choices=(PER_FILE, CONTINUOUS),
-        default=default_mode,
-        help=f"one session per file, or continuous sessions of --session-length (default {default_mode})",
-    )
-    load.add_argument(
-        "--connect-rate", type=positive_float, default=5.0, help="new clients per second at most (default 5)"
-    )
-    load.add_argument(
-        "--session-length",
-        type=positive_float,
-        default=300.0,
-        help="continuous mode: seconds of audio per session before the client reconnects (default 300)",
-    )
-    load.add_argument("--gap", type=float, default=1.0, help="continuous mode: silence between files (s)")
-    add_event_loop_arg(parser)
-
-
-def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio_required: bool) -> None:
-    """Everything an in-process client pool needs: target, audio, stream options, resilience, load."""
-    add_target_args(parser)
-    add_audio_args(parser, required=audio_required)
-    add_stream_args(parser)
-    add_resilience_args(parser)
-    add_pool_args(parser, default_mode)
 
 
 def add_verdict_args(parser: argparse.ArgumentParser) -> None:
@@ -122,6 +90,7 @@ def add_run_args(parser: argparse.ArgumentParser, kind: str) -> None:
         help="drive a running `loadgen serve` at this control URL (e.g. http://127.0.0.1:9095) instead of "
         "running the clients in this process",
     )
+    add_workers_arg(group)
     group.add_argument("--run-dir", type=Path, help=f"where to write the run (default runs/{kind}-TIMESTAMP)")
     group.add_argument("--prometheus-url", help="Prometheus of the stack, for resources in the report")
     group.add_argument("--replicas", type=positive_int, help="replicas behind the balancer (for the report)")
@@ -149,11 +118,6 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
     """The chosen profile with the threshold flags applied."""
     overrides = {key: getattr(args, flag) for flag, key in THRESHOLD_FLAGS.items()}
     return select_profile(load_profiles(args.config), args.profile, overrides)
-
-
-def pool_shape(args: argparse.Namespace) -> PoolShape:
-    """PoolShape from the load flags."""
-    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap)
 
 
 @dataclass
@@ -187,6 +151,8 @@ def prepare(args: argparse.Namespace, kind: str, schedule: dict[str, Any], hold_
         raise UsageError("--audio-dir is required (unless --control drives a running `loadgen serve`)")
     if args.warmup < 0:
         raise UsageError(f"--warmup must be >= 0, got {args.warmup}")
+    if args.control and args.workers > 1:
+        raise UsageError("--workers runs the clients here: drop --control (or start K `loadgen serve`s)")
     timing = StepTiming(args.warmup, hold_s, args.ramp_timeout, args.connect_rate)
     profile = profile_from_args(args)
     path = args.run_dir or Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -234,8 +200,7 @@ async def _main(
     assert main is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     args = drive.args
-    driver_cm = _control(args.control, drive.run_dir) if parts is None else _in_process(parts, drive.run_dir)
-    async with driver_cm as driver:
+    async with _driver(args, parts, drive.run_dir) as driver:
         status = await driver.status()
         drive.manifest = _manifest(drive, status)
         drive.run_dir.write_manifest(drive.manifest)
@@ -257,6 +222,41 @@ async def _main(
             await body(drive.ramp)
         finally:
             steps_file.close()
+
+
+def _driver(
+    args: argparse.Namespace, parts: _LocalParts | None, run_dir: RunDir
+) -> AbstractAsyncContextManager[Driver]:
+    """The clients this run drives: a `loadgen serve` (--control), K workers (--workers), or in process."""
+    if parts is None:
+        return _control(args.control, run_dir)
+    if args.workers > 1:
+        return _workers(parts, run_dir)
+    return _in_process(parts, run_dir)
+
+
+@asynccontextmanager
+async def _workers(parts: _LocalParts, run_dir: RunDir) -> AsyncIterator[Driver]:
+    """K `loadgen serve` processes driven as one; this process serves their summed metrics."""
+    args = parts.args
+    ports = free_ports(args.workers)
+    own = [{"control_host": LOCALHOST, "control_port": p, "clients": 0, "output_file": None} for p in ports]
+    workers = start_workers(command_serve, args, run_dir.create().path / "workers", own)
+    try:
+        serve_metrics(WorkerMetrics(workers), args)
+        async with AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(ControlClient(f"http://{LOCALHOST}:{port}")) for port in ports
+            ]
+            await wait_ready(workers, clients)
+            pool = WorkerPool(clients)
+            await pool.record_to(run_dir.path.resolve())
+            try:
+                yield pool
+            finally:
+                await pool.stop()
+    finally:
+        await asyncio.to_thread(stop_workers, workers)
 
 
 @asynccontextmanager
@@ -321,6 +321,7 @@ def _manifest(drive: Drive, status: dict[str, Any]) -> dict[str, Any]:
         "prometheus_url": args.prometheus_url,
         "replicas": args.replicas,
         "shard": drive.sharding[0].to_json_dict() if drive.sharding else {"index": 0, "count": 1},
+        "workers": args.workers,
         "loadgen_version": _version(),
         "control": args.control,
         "mode": status["mode"],

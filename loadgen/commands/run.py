@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from loadgen.commands.common import (
     add_resilience_args,
     add_stream_args,
     add_target_args,
+    add_workers_arg,
     load_audio,
     positive_float,
     positive_int,
@@ -28,17 +30,27 @@ from loadgen.commands.common import (
 )
 from loadgen.console import summary_view
 from loadgen.corpus import Corpus
+from loadgen.errors import UsageError
 from loadgen.event_loop import add_event_loop_arg
 from loadgen.event_loop import run as run_on_loop
-from loadgen.loop_monitor import LoopMonitor, SaturationRecord, monitored
+from loadgen.loop_monitor import SATURATION_THRESHOLD_S, LoopMonitor, SaturationRecord, monitored
 from loadgen.manifest import run_dir_manifest, run_manifest
 from loadgen.metrics import LoadgenMetrics
 from loadgen.preflight import check_reachable
 from loadgen.results_file import JsonlWriter, write_json
 from loadgen.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, RunDir
+from loadgen.run_parts import RunParts
 from loadgen.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape, RunRecord
 from loadgen.session_result import SUCCESSES
 from loadgen.summary import summarize
+from loadgen.workers import (
+    WorkerMetrics,
+    failed_workers,
+    join_workers,
+    start_workers,
+    stop_workers,
+    terminate_as_interrupt,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -63,6 +75,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--gap", type=float, default=1.0, help="seconds of silence between files in continuous mode"
     )
     add_event_loop_arg(load)
+    add_workers_arg(load)
     add_audio_args(run)
     add_stream_args(run)
     add_resilience_args(run)
@@ -90,6 +103,8 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     settings = session_settings(args, url)
     corpus = load_audio(args, console)
     check_reachable(url)
+    if args.workers > 1:
+        return _run_in_workers(args, console, corpus, url)
     shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap)
     metrics = LoadgenMetrics()
     serve_metrics(metrics, args)
@@ -112,16 +127,56 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         if run_dir:
             manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
             run_dir.write_manifest(manifest)
-    _warn_if_saturated(console, monitor.record, monitor.threshold_s)
-    return _conclude(args, console, runner.record, corpus, url, interrupted)
+    _warn_if_saturated(console, monitor.record)
+    return _conclude(args, console, runner.record, corpus, url, interrupted, monitor.record)
 
 
-def _warn_if_saturated(console: Console, record: SaturationRecord, threshold_s: float) -> None:
+def _run_in_workers(args: argparse.Namespace, console: Console, corpus: Corpus, url: str) -> int:
+    """`--workers K`: K `loadgen run` processes split the clients; their sessions merge into this run's."""
+    if args.num_clients < args.workers:
+        raise UsageError(f"--workers {args.workers} needs --num-clients {args.workers} or more (one each)")
+    run_dir = RunDir(args.run_dir).create() if args.run_dir else None
+    manifest = run_dir_manifest(args, corpus, url, RUNNING)
+    if run_dir:
+        args.output_file = run_dir.file(SESSIONS)
+        run_dir.write_manifest(manifest)
+    parts = RunParts(args.output_file, args.workers, run_dir is not None)
+    record = RunRecord(time.time())
+    workers = start_workers(command_run, args, parts.workdir, parts.worker_fields(args.num_clients))
+    console.print(
+        f"streaming to {url}: {args.num_clients} clients in {args.workers} worker processes, mode {args.mode}"
+        f" (logs: {parts.workdir})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    interrupted = False
+    try:
+        serve_metrics(WorkerMetrics(workers), args)
+        with terminate_as_interrupt():
+            join_workers(workers)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop_workers(workers)
+        record.ended_at = time.time()
+        record.results = parts.merge()
+        if run_dir:
+            manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
+            run_dir.write_manifest(manifest)
+    for line in failed_workers(workers, ok_codes=(EXIT_OK, EXIT_SESSIONS_FAILED, EXIT_INTERRUPTED)):
+        console.print(f"[red]{line}[/]", highlight=False, soft_wrap=True)
+    record.peak_streams, saturation = parts.worker_summaries()
+    _warn_if_saturated(console, saturation)
+    return _conclude(args, console, record, corpus, url, interrupted, saturation)
+
+
+def _warn_if_saturated(console: Console, record: SaturationRecord) -> None:
     if record.saturated_s:
         console.print(
             f"[bold red]generator saturated[/] for {record.saturated_s:.0f} s: send slip p99 reached "
-            f"{record.worst_slip_p99_s * 1000:.0f} ms (threshold {threshold_s * 1000:.0f} ms); the lags "
-            "include the generator's own delay: run fewer clients per process or more generators",
+            f"{record.worst_slip_p99_s * 1000:.0f} ms (threshold {SATURATION_THRESHOLD_S * 1000:.0f} ms); "
+            "the lags include the generator's own delay: run fewer clients per process (--workers) or more "
+            "generators",
             highlight=False,
         )
 
@@ -135,14 +190,23 @@ async def _until_terminated(runner: LoadRunner) -> RunRecord:
 
 
 def _conclude(
-    args: argparse.Namespace, console: Console, record: RunRecord, corpus: Corpus, url: str, interrupted: bool
+    args: argparse.Namespace,
+    console: Console,
+    record: RunRecord,
+    corpus: Corpus,
+    url: str,
+    interrupted: bool,
+    saturation: SaturationRecord,
 ) -> int:
     summary = summarize(record.results)
     summary_path = args.summary_file or args.output_file.with_suffix(".summary.json")
     write_json(
         summary_path,
         {
-            "manifest": run_manifest(args, corpus, url, record, interrupted),
+            "manifest": {
+                **run_manifest(args, corpus, url, record, interrupted),
+                "generator_saturation": dataclasses.asdict(saturation),
+            },
             "summary": summary.to_json_dict(),
         },
     )

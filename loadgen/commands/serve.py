@@ -11,13 +11,14 @@ from rich.console import Console
 
 from loadgen.commands.common import (
     EXIT_OK,
+    add_generator_args,
     add_metrics_args,
     load_audio,
+    pool_shape,
     resolve_url,
     serve_metrics,
     session_settings,
 )
-from loadgen.commands.driving import add_generator_args, pool_shape
 from loadgen.control import control_app, start_control
 from loadgen.event_loop import run as run_on_loop
 from loadgen.loop_monitor import LoopMonitor, monitored
