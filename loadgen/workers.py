@@ -42,14 +42,13 @@ def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
         return [int(probe.getsockname()[1]) for probe in probes]
 
 
-def worker_args(args: argparse.Namespace, index: int, count: int, **fields: Any) -> argparse.Namespace:
-    """Worker `index`'s copy of the parent's flags: its share of the connect rate, metrics on a port of its
-    own on 127.0.0.1, no further workers, and `fields` on top (pure)."""
+def worker_args(args: argparse.Namespace, count: int, **fields: Any) -> argparse.Namespace:
+    """A worker's copy of the parent's flags: its share of the connect rate, metrics on a port of its own
+    on 127.0.0.1, no further workers, and `fields` on top (pure)."""
     copy = argparse.Namespace(**vars(args))
     copy.connect_rate = args.connect_rate / count
     copy.metrics_host, copy.metrics_port = LOCALHOST, fields.pop("metrics_port")
     copy.workers = 1
-    copy.worker_index = index
     for name, value in fields.items():
         setattr(copy, name, value)
     return copy
@@ -102,7 +101,7 @@ def start_workers(
     logs.mkdir(parents=True, exist_ok=True)
     workers = []
     for index, (metrics_port, own) in enumerate(zip(free_ports(args.workers), fields, strict=True)):
-        copy = worker_args(args, index, args.workers, metrics_port=metrics_port, **own)
+        copy = worker_args(args, args.workers, metrics_port=metrics_port, **own)
         log = logs / f"worker-{index}.log"
         process = context.Process(
             target=_worker_main, args=(command, copy, str(log)), name=f"loadgen-worker-{index}"

@@ -130,8 +130,8 @@ def test_windows_merge_exactly_from_their_histograms():
 
 def test_worker_args_split_the_connect_rate_and_give_each_its_port():
     parent = argparse.Namespace(connect_rate=10.0, workers=4, metrics_host="0.0.0.0", metrics_port=9094, x=1)
-    copy = worker_args(parent, 2, 4, metrics_port=40123, num_clients=3)
-    assert (copy.connect_rate, copy.workers, copy.worker_index) == (2.5, 1, 2)
+    copy = worker_args(parent, 4, metrics_port=40123, num_clients=3)
+    assert (copy.connect_rate, copy.workers) == (2.5, 1)
     assert (copy.metrics_host, copy.metrics_port, copy.num_clients, copy.x) == ("127.0.0.1", 40123, 3, 1)
     assert parent.metrics_port == 9094 and parent.workers == 4  # the parent's flags are untouched
 
