@@ -31,6 +31,12 @@ CLIENTS = (PICOWS, WEBSOCKETS)
 DEFAULT_CLIENT = PICOWS  # 1.6x the streams per core of websockets (docs/PERFORMANCE.md)
 PING_TIMEOUT_DETAIL = "keepalive ping timeout"
 READ_BUFFER_BYTES = 4096  # picows' initial read buffer (it grows when needed); server messages are small
+# picows' `send` copies each binary message into a write buffer of the connection's own, which then keeps
+# the size of an audio chunk for the connection's life (16 KiB a stream). Instead every connection frames
+# and masks its message in place in this one buffer (room for the header in front): picows writes it to
+# the socket at once, or copies what the socket did not take, so it is free again when `send` returns.
+HEADER_ROOM = 14
+_SCRATCH = bytearray(HEADER_ROOM)
 
 
 @dataclass(frozen=True)
@@ -204,8 +210,9 @@ class PicowsConnection(WSListener):
             raise ConnectionLost("connection closed")
         if isinstance(data, str):
             self.transport.send(WSMsgType.TEXT, data)
-        else:
-            self.transport.send(WSMsgType.BINARY, data)
+        else:  # framed and masked in one buffer shared by every connection, not one each
+            _SCRATCH[HEADER_ROOM:] = data
+            self.transport.send_reuse_external_bytearray(WSMsgType.BINARY, _SCRATCH, HEADER_ROOM)
         if self._writable is not None and not self._writable.done():
             await self._writable
 

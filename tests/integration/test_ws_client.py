@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 
+import numpy as np
 import pytest
 from picows import WSFrame, WSListener, WSTransport, ws_create_server
 from websockets.asyncio.server import Request, Response, ServerConnection, serve
@@ -149,3 +150,25 @@ async def test_answered_pings_keep_the_connection_and_close_completes(client, fr
         await ws.close()
         closed = await inbox.closed
     assert "sent 1000" in closed.detail and not closed.too_big
+
+
+async def test_sent_messages_arrive_intact_and_the_shared_audio_is_not_touched(client, free_port):
+    audio = np.arange(4096, dtype=np.float32)
+    chunks = [memoryview(audio[i : i + 1024]).cast("B") for i in range(0, 4096, 1024)]
+
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with websockets_server(free_port, echo) as url:
+        inbox = Inbox()
+        ws = await connect(client, url, inbox, ConnectOptions(max_message_bytes=LIMIT * 8))
+        for chunk in chunks:
+            await ws.send(chunk)
+        await ws.send(b"END_OF_AUDIO")
+        await ws.send("{}")
+        while len(inbox.messages) < len(chunks) + 2:
+            await asyncio.sleep(0.01)
+        await ws.close()
+    assert inbox.messages == [bytes(c) for c in chunks] + [b"END_OF_AUDIO", "{}"]
+    assert np.array_equal(audio, np.arange(4096, dtype=np.float32))  # masking happened elsewhere
