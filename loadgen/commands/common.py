@@ -145,6 +145,7 @@ def add_workers_arg(group: argparse._ArgumentGroup) -> None:
         "--workers",
         type=positive_int,
         default=1,
+        metavar="K",
         help="run the clients in K processes (one core each) that split them; one set of metrics and "
         "results (default 1)",
     )
