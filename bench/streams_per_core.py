@@ -52,7 +52,7 @@ SLIP_P99_TARGET_MS = 20.0
 SIMULATOR_LAG_S = 0.1
 STARTUP_S = 3.0  # interpreter start and corpus load, before the first connection
 LADDERS = {
-    "ours": (1000, 2000, 3000, 3500, 4000, 4500, 5000, 6000),
+    "ours": (1000, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000),
     "ours-websockets": (1000, 2000, 2500, 3000, 3500, 4000),
     "ours-asyncio": (500, 1000, 1500, 2000, 3000),
     "naive": (50, 100, 250, 500, 1000, 2000),
