@@ -135,3 +135,12 @@ async def test_a_stalled_server_is_left_for_another_replica_when_reconnecting(co
     # 1 s without a transcript on each connection, 4 s of speech: the new connection stalls too
     result = await one_session(corpus, free_port, "mute", 4.0, reconnect=ReconnectPolicy(max_attempts=1))
     assert (result.outcome, result.error_kind, result.reconnects) == ("error", "stalled", 1)
+
+
+@pytest.mark.parametrize("fault", ["none", "oversized", "drop", "close-in-handshake", "no-ready", "mute"])
+async def test_the_websockets_client_classifies_the_transport_faults_the_same(corpus, free_port, fault):
+    # picows is the default client (every case above); these cases are the ones where the client matters
+    outcome, kind, protocol_errors, _ = EXPECTED[fault]
+    result = await one_session(corpus, free_port, fault, ws_client="websockets")
+    assert (result.outcome, result.error_kind) == (outcome, kind), result.error_detail
+    assert result.protocol_errors == protocol_errors
