@@ -27,6 +27,6 @@ bench:
 	python3 -m bench.run_all
 
 # The WhisperLive-side figure (docs/PERFORMANCE.md): the local 3-replica tiny.en stack, single-model vs
-# batch mode, by the demo's ramp. About 10 minutes, so not inside `make bench`'s 15; never part of CI.
+# batch mode, by the demo's ramp. About 6 minutes, so not inside `make bench`'s 15; never part of CI.
 bench-whisperlive:
 	python3 -m bench.whisperlive_modes

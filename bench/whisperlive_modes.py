@@ -7,7 +7,7 @@ run the ramp against its balancer (cpu profile, 10 s warm-up, 30 s holds, the sa
 every mode), stop the stack, and read the verdict from the ramp's summary.json. Prints and writes a
 side-by-side table (JSON and markdown): capacity, p95 lag and WER per step, CPU of the replicas, the
 sessions' outcomes (a refusal or error says what it was), the ratio to single-model. Not part of
-`make bench` (it takes about 10 minutes): `make bench-whisperlive`.
+`make bench` (about 6 minutes for two modes, 13 at most): `make bench-whisperlive`.
 
     python -m bench.whisperlive_modes [--modes single,batch] [--out runs/bench/whisperlive_modes]
 """
@@ -50,6 +50,7 @@ MODES: dict[str, tuple[str, ...]] = {
     "batch-defaults": ("--batch",),  # the wrapper's defaults: 16, 50 ms, 0.5 s queue wait, 5 admissions/s
 }
 BASELINE = "single"
+READY_TIMEOUT_S = 45  # the stack is up in about 5 s when the weights are installed
 _STOP_GRACE_S = 30
 
 
@@ -251,7 +252,7 @@ def measure_mode(mode: str, flags: tuple[str, ...], out: Path, steps: str, limit
     ports = LocalPorts(free_base_port(REPLICAS))
     settings = StackSettings(
         replicas=REPLICAS, model=MODEL, max_clients=MAX_CLIENTS, omp_threads=OMP_THREADS,
-        replica_args=flags, run_dir=out / mode / "stack", ports=ports,
+        replica_args=flags, run_dir=out / mode / "stack", ports=ports, ready_timeout_s=READY_TIMEOUT_S,
     )
     ramp_dir = out / mode / "ramp"
     started = time.monotonic()
@@ -314,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="single,batch", help=f"of {', '.join(MODES)} (single,batch)")
     parser.add_argument("--steps", default=STEPS, help=f"the ramp's client counts ({STEPS})")
-    parser.add_argument("--limit", type=float, default=330, metavar="S", help="ramp time per mode (330)")
+    parser.add_argument("--limit", type=float, default=300, metavar="S", help="ramp time per mode (300)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/whisperlive_modes"))
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
