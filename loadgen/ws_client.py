@@ -28,7 +28,7 @@ from websockets.frames import CloseCode
 
 PICOWS, WEBSOCKETS = "picows", "websockets"
 CLIENTS = (PICOWS, WEBSOCKETS)
-DEFAULT_CLIENT = PICOWS  # about 0.7 of websockets' CPU per stream (docs/PERFORMANCE.md)
+DEFAULT_CLIENT = PICOWS  # 0.7-0.85 of websockets' CPU per stream (docs/PERFORMANCE.md)
 PING_TIMEOUT_DETAIL = "keepalive ping timeout"
 READ_BUFFER_BYTES = 4096  # picows' initial read buffer (it grows when needed); server messages are small
 # picows' `send` copies each binary message into a write buffer of the connection's own, which then keeps
