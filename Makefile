@@ -23,7 +23,7 @@ test: install lint
 
 # Benchmarks (docs/PERFORMANCE.md): 15 minutes at most, pinned to cores 0 and 1; never part of CI.
 bench:
-	python3 -m pip install -q --disable-pip-version-check 'uvloop>=0.19' 'picows>=1.0' 'websocket-client>=1.6'
+	python3 -m pip install -q --disable-pip-version-check 'websocket-client>=1.6'  # upstream's client; uvloop and picows are dependencies
 	python3 -m bench.run_all
 
 # The WhisperLive-side figure (docs/PERFORMANCE.md): the local 3-replica tiny.en stack, single-model vs

@@ -14,7 +14,16 @@ from loadgen.runner import RunRecord
 
 SECRET_FLAGS = ("--api-key",)  # their values never reach a file: replaced by REDACTED
 REDACTED = "<redacted>"
-_PACKAGES = ("whisperlive-capacity", "websockets", "numpy", "jiwer", "whisper-normalizer", "whisper-live")
+_PACKAGES = (
+    "whisperlive-capacity",
+    "picows",
+    "websockets",
+    "uvloop",
+    "numpy",
+    "jiwer",
+    "whisper-normalizer",
+    "whisper-live",
+)
 
 
 def _version(package: str) -> str | None:
