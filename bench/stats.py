@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,15 +13,28 @@ SETTLE_S = 1.0  # after the last client got SERVER_READY, before slips count as 
 
 
 def steady_slips(
-    t0s: np.ndarray, rows: np.ndarray, settle_s: float = SETTLE_S, column: int = 1
+    t0s: np.ndarray,
+    rows: np.ndarray,
+    settle_s: float = SETTLE_S,
+    column: int = 1,
+    until: float = math.inf,
 ) -> np.ndarray:
-    """A column (default: the slip) of the sends due after every client was streaming.
+    """A column (default: the slip) of the sends due while every client was streaming: from `settle_s`
+    after the last client got ready until `until`, when the first one stops (the anchors' clients all
+    stop at one deadline; ours each stream the same length from their own start, so they stop one after
+    another at the connect rate, and those endings are not N concurrent streams).
 
     `rows` columns: due time, slip against the ideal schedule, and for the anchors the wake lateness.
     """
     if not len(t0s) or not len(rows):
         return np.empty(0)
-    return rows[rows[:, 0] >= t0s.max() + settle_s, column]
+    due = rows[:, 0]
+    return rows[(due >= t0s.max() + settle_s) & (due <= until), column]
+
+
+def _t0(r: SessionResult) -> float:
+    """When the session's stream started (SERVER_READY), on the wall clock of `started_at`."""
+    return r.started_at + (r.connect_s or 0.0) + (r.server_ready_s or 0.0)
 
 
 def session_slips(results: Sequence[SessionResult], chunk_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -33,11 +47,17 @@ def session_slips(results: Sequence[SessionResult], chunk_s: float) -> tuple[np.
     for r in results:
         if r.server_ready_s is None:
             continue
-        t0 = r.started_at + (r.connect_s or 0.0) + r.server_ready_s
+        t0 = _t0(r)
         t0s.append(t0)
         dues = t0 + chunk_s * np.arange(1, len(r.send_slips_s) + 1)
         pairs.append(np.column_stack([dues, r.send_slips_s]))
     return np.array(t0s), (np.concatenate(pairs) if pairs else np.empty((0, 2)))
+
+
+def first_speech_end(results: Sequence[SessionResult]) -> float:
+    """When the first session stopped streaming speech (its trailing silence and close follow)."""
+    ends = [_t0(r) + r.audio_sent_s for r in results if r.server_ready_s is not None]
+    return min(ends, default=math.inf)
 
 
 def quantile_ms(values: np.ndarray, q: float) -> float | None:

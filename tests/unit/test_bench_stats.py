@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench.stats import bytes_per_stream, quantile_ms, session_slips, steady_slips
+from bench.stats import bytes_per_stream, first_speech_end, quantile_ms, session_slips, steady_slips
 from loadgen.session_result import SessionResult
 
 
@@ -11,6 +11,17 @@ def test_only_sends_due_after_every_client_streamed_count():
     assert list(steady_slips(t0s, rows)) == [0.001, 0.002]
     assert list(steady_slips(t0s, rows, column=2)) == [0.0, 0.003]
     assert len(steady_slips(np.array([]), rows)) == 0
+    assert list(steady_slips(t0s, rows, until=13.5)) == [0.001]  # the first client stopped at 13.5
+
+
+def test_the_first_speech_end_bounds_the_concurrent_window():
+    early = SessionResult(client=0, seq=0, uid="u", utterances=["a"], started_at=100.0)
+    early.connect_s, early.server_ready_s, early.audio_sent_s = 0.5, 0.5, 20.0
+    late = SessionResult(client=1, seq=0, uid="v", utterances=["a"], started_at=108.0)
+    late.connect_s, late.server_ready_s, late.audio_sent_s = 0.5, 0.5, 20.0
+    refused = SessionResult(client=2, seq=0, uid="w", utterances=["a"], started_at=90.0)
+    assert first_speech_end([late, early, refused]) == 121.0
+    assert first_speech_end([refused]) == float("inf")
 
 
 def test_session_slips_put_each_send_at_its_due_time():
