@@ -12,10 +12,10 @@ generator pinned to core 0 and the sink to core 1 (`taskset`):
 A step passes when every client streamed and the steady-state slip p99 is ≤ 20 ms: the sends due while
 all N clients stream, from 1 s after the last one got SERVER_READY until the first one stops (ours stream
 the same length from their own start, so they stop one after another at the connect rate: those endings
-are fewer than N streams; the anchors' clients all stop at one deadline). The sink is `bench.sink` (its CPU and its own timer lateness are reported
-for every step); `--sink-check` then runs `ours` at its best count against `loadgen simulate` to show
-why the simulator is not used as the sink. Memory per stream is the slope of the generator's resident
-memory against the client count over the passing steps.
+are fewer than N streams; the anchors' clients all stop at one deadline). The sink is `bench.sink` (its
+CPU and its own timer lateness are reported for every step); `--sink-check` then runs `ours` at its best
+count against `loadgen simulate` to show why the simulator is not used as the sink. Memory per stream is
+the slope of the generator's resident memory against the client count over the passing steps.
 
     python -m bench.streams_per_core [--clients ours,ours-websockets,naive,upstream] [--hold 12]
         [--out runs/bench/spc.json]
