@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from stack.local import LocalStack, StackError, StackSettings
 from stack.ports import LocalPorts, free_base_port
 from whisperlive.errors import WhisperLiveError
 from whisperlive.models import resolve_model
+from whisperlive.replica import stop_replica
 
 REPLICAS = 3
 MODEL = "tiny.en"
@@ -239,12 +239,7 @@ def run_ramp(command: list[str], log: Path, limit_s: float) -> int:
             return process.wait(timeout=limit_s)
         except subprocess.TimeoutExpired:
             print(f"  ramp past its {limit_s:g} s: stopping it (what it measured is kept)", flush=True)
-            process.send_signal(signal.SIGTERM)
-            try:
-                return process.wait(timeout=_STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                return process.wait()
+            return stop_replica(process, _STOP_GRACE_S)
 
 
 def measure_mode(mode: str, flags: tuple[str, ...], out: Path, steps: str, limit_s: float) -> ModeResult:

@@ -29,6 +29,13 @@ def _metrics(port: int) -> dict[str, float]:
     return {name: value for (name, labels), value in samples_of(text).items() if not labels}
 
 
+def _loadgen(args: list[str]) -> subprocess.Popen:
+    """`python -m loadgen ARGS`, its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
 def _watch(process: subprocess.Popen, port: int, until_s: float) -> list[dict[str, float]]:
     """Scrape the parent every 0.3 s while it runs."""
     seen = []
@@ -60,12 +67,7 @@ def test_ramp_with_two_workers_finds_the_knee_and_serves_their_summed_metrics(
             "--metrics-port",
             str(metrics_port),
         ]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "loadgen", *command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = _loadgen(command)
         seen = _watch(process, metrics_port, until_s=120)
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0, out
@@ -112,12 +114,7 @@ def test_run_with_two_workers_merges_sessions_and_keeps_them_when_stopped(
             "--metrics-port",
             str(metrics_port),
         ]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "loadgen", *command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = _loadgen(command)
         deadline = time.monotonic() + 40
         while _metrics(metrics_port).get("loadgen_active_clients") != 3:
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
