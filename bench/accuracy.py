@@ -30,7 +30,7 @@ from bench.procs import (
     wait_listening,
 )
 from bench.streams_per_core import generator_command, sink_command
-from loadgen.results_file import read_results
+from loadgen.data.results_file import read_results
 
 TARGET_MS = 10.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loadgen.corpus import load_corpus
+from loadgen.data.corpus import load_corpus
 
 
 def corpus_pcm(audio_dir: Path) -> bytes:

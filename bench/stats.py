@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from loadgen.session_result import SessionResult
+from loadgen.core.session_result import SessionResult
 
 SETTLE_S = 1.0  # after the last client got SERVER_READY, before slips count as steady state
 

@@ -48,7 +48,7 @@ from bench.procs import (
     wait_listening,
 )
 from bench.stats import bytes_per_stream, first_speech_end, quantile_ms, session_slips, steady_slips
-from loadgen.results_file import read_results
+from loadgen.data.results_file import read_results
 
 CHUNK_S = 0.256
 SLIP_P99_TARGET_MS = 20.0

@@ -92,7 +92,7 @@ def _add_up(sub: argparse.ArgumentParser) -> None:
 def _add_simulator(sub: argparse.ArgumentParser) -> None:
     group = sub.add_argument_group(
         "simulator backend",
-        "`--backend simulator`: `loadgen simulate` replicas, no model (loadgen/sim_model.py)",
+        "`--backend simulator`: `loadgen simulate` replicas, no model (loadgen/sim/model.py)",
     )
     group.add_argument(
         "--backend", choices=BACKENDS, default=BACKENDS[0], help="what replicas run (%(default)s)"

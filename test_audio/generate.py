@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from loadgen.audio_io import to_mono_16k
-from loadgen.corpus import TranscriptError, decode_transcript, write_pair
-from loadgen.protocol import SAMPLE_RATE
+from loadgen.core.protocol import SAMPLE_RATE
+from loadgen.data.audio_io import to_mono_16k
+from loadgen.data.corpus import TranscriptError, decode_transcript, write_pair
 
 SENTENCES = Path(__file__).with_name("sentences.txt")
 DEFAULT_OUT = Path(__file__).with_name("corpus")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadgen.kpi import WordErrors
-from loadgen.report.usl import usl_throughput
-from loadgen.run_dir import RunDir
-from loadgen.session_result import SessionResult
+from loadgen.core.kpi import WordErrors
+from loadgen.core.session_result import SessionResult
+from loadgen.data.run_dir import RunDir
+from loadgen.report.model.usl import usl_throughput
 
 T0 = 1_764_000_000.0
 HOLD_S = 30.0

@@ -17,7 +17,7 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from loadgen.protocol import END_OF_AUDIO, Malformed, Ready, ServerError, StreamOptions, Wait, decode
+from loadgen.core.protocol import END_OF_AUDIO, Malformed, Ready, ServerError, StreamOptions, Wait, decode
 from whisperlive.errors import NotReadyError
 
 _MAX_ATTEMPT_S = 10.0

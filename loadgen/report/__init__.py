@@ -4,6 +4,6 @@
 HTML path (a ramp calls it at its end; `loadgen report` calls it on any run directory).
 """
 
-from loadgen.report.output import generate_report, write_report
+from loadgen.report.edge.output import generate_report, write_report
 
 __all__ = ["generate_report", "write_report"]

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadgen.commands.common import API_KEY_ENV
-from loadgen.metrics import LoadgenMetrics
-from loadgen.protocol import StreamOptions
-from loadgen.results_file import read_results
-from loadgen.session import SessionSettings, StreamSession
-from loadgen.session_result import SessionResult
-from loadgen.stream_audio import build_plan
+from loadgen.cli.commands.common import API_KEY_ENV
+from loadgen.core.protocol import StreamOptions
+from loadgen.core.session_result import SessionResult
+from loadgen.core.stream_audio import build_plan
+from loadgen.data.results_file import read_results
+from loadgen.live.session import SessionSettings, StreamSession
+from loadgen.telemetry.metrics import LoadgenMetrics
 from whisperlive.readiness import wait_until_ready
 from whisperlive.replica import ReplicaSpec, start_replica, stop_replica
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from websockets.asyncio.client import connect
 
-from loadgen.protocol import Ready, StreamOptions, decode
+from loadgen.core.protocol import Ready, StreamOptions, decode
 
 pytestmark = pytest.mark.integration
 

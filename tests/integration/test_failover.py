@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.chaos import LocalChaos, event_appender, inject, parse_chaos
-from loadgen.results_file import read_results
-from loadgen.session_result import SUCCESSES, SessionResult
+from loadgen.chaos.faults import LocalChaos, event_appender, inject, parse_chaos
+from loadgen.core.session_result import SUCCESSES, SessionResult
+from loadgen.data.results_file import read_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadgen.audio_io import MAX_AUDIO_S
-from loadgen.cli import main
-from loadgen.corpus import load_corpus, write_pair
+from loadgen.cli.entry import main
+from loadgen.data.audio_io import MAX_AUDIO_S
+from loadgen.data.corpus import load_corpus, write_pair
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str]:

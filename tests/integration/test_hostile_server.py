@@ -10,15 +10,15 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from loadgen.corpus import load_corpus
-from loadgen.metrics import LoadgenMetrics
-from loadgen.protocol import StreamOptions
-from loadgen.reconnect import ReconnectPolicy
-from loadgen.session import SessionSettings, StreamSession
-from loadgen.session_result import SessionResult
-from loadgen.sim_model import FAULT_MODES, LagModel
-from loadgen.simulator import Simulator, run_simulator
-from loadgen.stream_audio import build_plan, silence
+from loadgen.core.protocol import StreamOptions
+from loadgen.core.reconnect import ReconnectPolicy
+from loadgen.core.session_result import SessionResult
+from loadgen.core.stream_audio import build_plan, silence
+from loadgen.data.corpus import load_corpus
+from loadgen.live.session import SessionSettings, StreamSession
+from loadgen.sim.model import FAULT_MODES, LagModel
+from loadgen.sim.server import Simulator, run_simulator
+from loadgen.telemetry.metrics import LoadgenMetrics
 
 pytestmark = pytest.mark.timeout(60)
 BASE_LAG_S = 0.1

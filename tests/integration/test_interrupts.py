@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.results_file import read_results
+from loadgen.data.results_file import read_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.corpus import load_corpus
-from loadgen.results_file import read_results
+from loadgen.data.corpus import load_corpus
+from loadgen.data.results_file import read_results
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadgen.corpus import load_corpus
-from loadgen.metrics import LoadgenMetrics
-from loadgen.protocol import StreamOptions
-from loadgen.results_file import JsonlWriter, read_results
-from loadgen.runner import LoadRunner, LoadShape
-from loadgen.session import SessionSettings
+from loadgen.core.protocol import StreamOptions
+from loadgen.data.corpus import load_corpus
+from loadgen.data.results_file import JsonlWriter, read_results
+from loadgen.live.runner import LoadRunner, LoadShape
+from loadgen.live.session import SessionSettings
+from loadgen.telemetry.metrics import LoadgenMetrics
 
 pytestmark = pytest.mark.integration
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.corpus import Corpus, load_corpus
-from loadgen.pool import PoolShape
-from loadgen.protocol import StreamOptions
-from loadgen.runner import CONTINUOUS, PER_FILE
-from loadgen.service import LoadService, WindowedMetrics
-from loadgen.session import SessionSettings
-from loadgen.session_result import SessionResult
-from loadgen.sim_model import LagModel
-from loadgen.simulator import Simulator, run_simulator
+from loadgen.core.protocol import StreamOptions
+from loadgen.core.session_result import SessionResult
+from loadgen.data.corpus import Corpus, load_corpus
+from loadgen.live.pool import PoolShape
+from loadgen.live.runner import CONTINUOUS, PER_FILE
+from loadgen.live.service import LoadService, WindowedMetrics
+from loadgen.live.session import SessionSettings
+from loadgen.sim.model import LagModel
+from loadgen.sim.server import Simulator, run_simulator
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from loadgen.run_dir import EVENTS, SUMMARY, RunDir
+from loadgen.data.run_dir import EVENTS, SUMMARY, RunDir
 from stack.local import LocalStack
 from stack.render import ROOT
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.cli import main
-from loadgen.run_dir import STEPS, RunDir
+from loadgen.cli.entry import main
+from loadgen.data.run_dir import STEPS, RunDir
 from tests.simulator_process import FAST_RAMP, simulator
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.report.resources import Window, fetch_resources
-from loadgen.results_file import read_results
+from loadgen.data.results_file import read_results
+from loadgen.report.edge.resources import Window, fetch_resources
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

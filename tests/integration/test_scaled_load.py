@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadgen.results_file import read_results
+from loadgen.data.results_file import read_results
 from stack.dashboards import annotation_queries, dashboards, panel_queries
 from tests.prometheus_api import finite_points, query, query_range
 

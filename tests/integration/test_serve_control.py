@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from loadgen.cli import main
-from loadgen.run_dir import RunDir
+from loadgen.cli.entry import main
+from loadgen.data.run_dir import RunDir
 from tests.metrics_text import samples_of
 from tests.simulator_process import loadgen_process, simulator
 

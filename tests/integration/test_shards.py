@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.run_dir import STEPS, SUMMARY, RunDir
-from loadgen.shards import merge_steps
-from loadgen.verdict import Thresholds
+from loadgen.core.shards import merge_steps
+from loadgen.core.verdict import Thresholds
+from loadgen.data.run_dir import STEPS, SUMMARY, RunDir
 from stack.local import LocalStack
 from stack.render import ROOT
 

@@ -6,14 +6,14 @@ import asyncio
 
 import pytest
 
-from loadgen.corpus import load_corpus
-from loadgen.metrics import LoadgenMetrics
-from loadgen.protocol import StreamOptions
-from loadgen.runner import CONTINUOUS, LoadRunner, LoadShape
-from loadgen.session import SessionSettings
-from loadgen.sim_model import LagModel
-from loadgen.simulator import Simulator, run_simulator
-from loadgen.summary import summarize
+from loadgen.core.protocol import StreamOptions
+from loadgen.core.summary import summarize
+from loadgen.data.corpus import load_corpus
+from loadgen.live.runner import CONTINUOUS, LoadRunner, LoadShape
+from loadgen.live.session import SessionSettings
+from loadgen.sim.model import LagModel
+from loadgen.sim.server import Simulator, run_simulator
+from loadgen.telemetry.metrics import LoadgenMetrics
 
 
 async def _run(corpus, model, free_port, shape, max_clients=100):

@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from loadgen.results_file import read_results
-from loadgen.run_dir import RunDir
+from loadgen.data.results_file import read_results
+from loadgen.data.run_dir import RunDir
 from tests.metrics_text import samples_of
 from tests.simulator_process import FAST_RAMP, simulator
 

@@ -1,4 +1,4 @@
-"""Both WebSocket clients under the session (`loadgen.ws_client`), against real servers on 127.0.0.1
+"""Both WebSocket clients under the session (`loadgen.live.ws_client`), against real servers on 127.0.0.1
 (websockets, and a picows server that never answers pings): whole messages, fragments reassembled, the
 size limit (1009), upgrade headers both ways, a rejected upgrade, a refused connection, unanswered pings,
 a send after the close. Each case runs for picows and for websockets."""
@@ -15,7 +15,7 @@ import pytest
 from picows import WSFrame, WSListener, WSTransport, ws_create_server
 from websockets.asyncio.server import Request, Response, ServerConnection, serve
 
-from loadgen.ws_client import (
+from loadgen.live.ws_client import (
     CLIENTS,
     Closed,
     ConnectFailed,

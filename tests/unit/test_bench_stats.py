@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bench.stats import bytes_per_stream, first_speech_end, quantile_ms, session_slips, steady_slips
-from loadgen.session_result import SessionResult
+from loadgen.core.session_result import SessionResult
 
 
 def test_only_sends_due_after_every_client_streamed_count():

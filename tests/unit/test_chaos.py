@@ -2,8 +2,8 @@
 
 import pytest
 
-from loadgen.chaos import ChaosSpec, ComposeChaos, act_and_log, parse_chaos
-from loadgen.errors import UsageError
+from loadgen.chaos.faults import ChaosSpec, ComposeChaos, act_and_log, parse_chaos
+from loadgen.core.errors import UsageError
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_compose_chaos_without_such_a_replica_is_a_usage_error():
 
 
 def test_a_replica_outside_the_local_stack_is_one_clear_line(tmp_path):
-    from loadgen.chaos import LocalChaos
+    from loadgen.chaos.faults import LocalChaos
     from stack.local import LocalStack, StackSettings
 
     stack = LocalStack(StackSettings(replicas=3, run_dir=tmp_path))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadgen.cli import build_parser, main
+from loadgen.cli.entry import build_parser, main
 
 
 def parse(*argv):
@@ -44,7 +44,7 @@ def test_an_empty_audio_dir_is_one_line_and_exit_3(capsys, tmp_path):
 
 
 def test_resilience_flags_reach_the_session_settings(monkeypatch):
-    from loadgen.commands.common import API_KEY_ENV, session_settings
+    from loadgen.cli.commands.common import API_KEY_ENV, session_settings
 
     settings = session_settings(parse("--reconnect", "--max-reconnects", "3", "--api-key", "k1"), "ws://h:1")
     assert settings.reconnect is not None and settings.reconnect.max_attempts == 3
@@ -55,7 +55,7 @@ def test_resilience_flags_reach_the_session_settings(monkeypatch):
 
 
 def test_secrets_never_reach_the_manifest():
-    from loadgen.manifest import redacted_arguments, redacted_argv
+    from loadgen.data.manifest import redacted_arguments, redacted_argv
 
     argv = ["loadgen", "run", "--api-key", "k1", "--api-key=k2", "--url", "ws://h:1"]
     assert redacted_argv(argv) == [

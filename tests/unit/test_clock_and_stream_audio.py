@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from loadgen.clock import LiveClock
-from loadgen.protocol import SAMPLE_RATE
-from loadgen.stream_audio import build_plan, chunks, silence
+from loadgen.core.clock import LiveClock
+from loadgen.core.protocol import SAMPLE_RATE
+from loadgen.core.stream_audio import build_plan, chunks, silence
 
 
 def test_chunk_k_is_due_when_its_last_sample_exists():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadgen.cli import build_parser
+from loadgen.cli.entry import build_parser
 from stack.render import (
     ALERTMANAGER_CONFIG,
     COMPOSE_NGINX,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from loadgen.audio_io import (
+from loadgen.core.errors import CorpusError, UsageError
+from loadgen.data.audio_io import (
     AudioError,
     downmix,
     ffmpeg_message,
@@ -15,14 +16,13 @@ from loadgen.audio_io import (
     sniff_container,
     undecodable_reason,
 )
-from loadgen.corpus import (
+from loadgen.data.corpus import (
     MetadataRow,
     TranscriptError,
     decode_transcript,
     load_corpus,
     parse_metadata,
 )
-from loadgen.errors import CorpusError, UsageError
 
 SHARED_LJSPEECH = Path(__file__).parents[2].parent / "shared" / "ljspeech"
 

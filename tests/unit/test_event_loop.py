@@ -2,8 +2,8 @@ import gc
 
 import pytest
 
-from loadgen.errors import UsageError
-from loadgen.event_loop import ASYNCIO, AUTO, GC_THRESHOLDS, UVLOOP, chosen_loop, run
+from loadgen.core.errors import UsageError
+from loadgen.telemetry.event_loop import ASYNCIO, AUTO, GC_THRESHOLDS, UVLOOP, chosen_loop, run
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from loadgen.kpi import LatencyStats, WordErrors, corpus_wer, normalize, ratio, word_errors
+from loadgen.core.kpi import LatencyStats, WordErrors, corpus_wer, normalize, ratio, word_errors
 
 
 def test_latency_stats_pool_every_sample():

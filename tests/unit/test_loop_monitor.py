@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from loadgen.loop_monitor import LoopMonitor, SlipWindow, cumulative_buckets, histogram_quantile
-from loadgen.metrics import SLIP_BUCKETS, LoadgenMetrics
+from loadgen.telemetry.loop_monitor import LoopMonitor, SlipWindow, cumulative_buckets, histogram_quantile
+from loadgen.telemetry.metrics import SLIP_BUCKETS, LoadgenMetrics
 
 BOUNDS = (0.01, 0.05, 0.1, math.inf)
 

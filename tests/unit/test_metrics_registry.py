@@ -1,8 +1,8 @@
 import pytest
 
-from loadgen.kpi import WordErrors
-from loadgen.metrics import RECENT_SESSIONS, LoadgenMetrics
-from loadgen.session_result import SessionResult
+from loadgen.core.kpi import WordErrors
+from loadgen.core.session_result import SessionResult
+from loadgen.telemetry.metrics import RECENT_SESSIONS, LoadgenMetrics
 
 
 def _value(metrics, name, **labels):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from loadgen.corpus import load_corpus
-from loadgen.errors import CorpusError, UsageError
-from loadgen.prepare_audio import PrepareReport, format_report, prepare_audio
+from loadgen.core.errors import CorpusError, UsageError
+from loadgen.data.corpus import load_corpus
+from loadgen.data.prepare_audio import PrepareReport, format_report, prepare_audio
 
 GOOD = {
     "good": "a good sixteen kilohertz file",

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.errors import UsageError
-from loadgen.profiles import load_profiles, parse_profiles, select_profile
-from loadgen.verdict import Thresholds
+from loadgen.core.errors import UsageError
+from loadgen.core.verdict import Thresholds
+from loadgen.data.profiles import load_profiles, parse_profiles, select_profile
 
 
 def test_shipped_default_is_the_users_half_second_slo_and_equals_the_built_in_defaults():

@@ -4,11 +4,11 @@ import io
 
 from rich.console import Console
 
-from loadgen.progress import live_view, verdict_table
-from loadgen.ramp import MEASURING, RAMPING, RampState, StepTiming, time_left
-from loadgen.search import EXPLICIT, Step
-from loadgen.verdict import Thresholds, judge
-from loadgen.window import Window
+from loadgen.cli.progress import live_view, verdict_table
+from loadgen.core.search import EXPLICIT, Step
+from loadgen.core.verdict import Thresholds, judge
+from loadgen.core.window import Window
+from loadgen.live.ramp import MEASURING, RAMPING, RampState, StepTiming, time_left
 
 
 def _render(renderable) -> str:

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from loadgen.protocol import (
+from loadgen.core.protocol import (
     Disconnect,
     Language,
     Malformed,

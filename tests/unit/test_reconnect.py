@@ -5,8 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from loadgen.reconnect import ReconnectPolicy, Resume, resume_chunks
-from loadgen.stream_audio import build_plan, chunks
+from loadgen.core.reconnect import ReconnectPolicy, Resume, resume_chunks
+from loadgen.core.stream_audio import build_plan, chunks
 
 CHUNK = 4000  # 0.25 s at 16 kHz
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.cli import main
-from loadgen.report.inputs import with_local_host_cpus
-from loadgen.report.usage import ReplicaUsage, StepResources, resources_to_json
+from loadgen.cli.entry import main
+from loadgen.report.edge.inputs import with_local_host_cpus
+from loadgen.report.model.usage import ReplicaUsage, StepResources, resources_to_json
 from tests.run_dirs import (
     T0,
     System,

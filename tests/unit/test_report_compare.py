@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.report.compare import INCONCLUSIVE, OK, REGRESSION, RunFigures, compare_runs, scaling
+from loadgen.report.model.compare import INCONCLUSIVE, OK, REGRESSION, RunFigures, compare_runs, scaling
 
 
 def run(name: str, capacity: int | None, replicas: int | None = 1, lag: dict | None = None) -> RunFigures:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loadgen.report.drift import MEMORY_RULE, MIN_WINDOWS, SoakWindow, detect_drift, fit_trend
+from loadgen.report.model.drift import MEMORY_RULE, MIN_WINDOWS, SoakWindow, detect_drift, fit_trend
 
 TIMES = [300.0 * i for i in range(12)]  # an hour in 5-minute windows
 

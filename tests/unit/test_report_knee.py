@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.report.knee import find_knee, find_knees
-from loadgen.report.usl import usl_throughput
+from loadgen.report.model.knee import find_knee, find_knees
+from loadgen.report.model.usl import usl_throughput
 from tests.run_dirs import System
 
 CLIENTS = [1, 2, 4, 6, 8, 10, 12, 14, 16, 20]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from loadgen.report.model import RunInputs, build_report
-from loadgen.report.usage import GpuUsage, ReplicaUsage, StepResources
+from loadgen.report.model.report import RunInputs, build_report
+from loadgen.report.model.usage import GpuUsage, ReplicaUsage, StepResources
 from tests.run_dirs import T0, System, manifest, ramp_steps, session, step
 
 CLIENTS = [1, 2, 4, 6, 8, 10, 12]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import re
 
-from loadgen.report.model import RunInputs, build_report
-from loadgen.report.render_html import render_html
-from loadgen.report.render_md import render_md
-from loadgen.report.usage import GpuUsage, ReplicaUsage, StepResources
+from loadgen.report.model.report import RunInputs, build_report
+from loadgen.report.model.usage import GpuUsage, ReplicaUsage, StepResources
+from loadgen.report.render.html import render_html
+from loadgen.report.render.markdown import render_md
 from tests.run_dirs import T0, System, manifest, ramp_steps, session, step
 
 CLIENTS = [1, 2, 4, 6, 8, 10, 12]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from loadgen.report.usl import fit_usl, usl_throughput
+from loadgen.report.model.usl import fit_usl, usl_throughput
 
 CLIENTS = [1, 2, 4, 6, 8, 12, 16, 24, 32]
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.errors import UsageError
-from loadgen.run_dir import EVENTS, SESSIONS, STEPS, RunDir
-from loadgen.session_result import SessionResult
+from loadgen.core.errors import UsageError
+from loadgen.core.session_result import SessionResult
+from loadgen.data.run_dir import EVENTS, SESSIONS, STEPS, RunDir
 
 
 def _session(client: int) -> SessionResult:

@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from loadgen.kpi import WordErrors
-from loadgen.results_file import JsonlWriter, read_results
-from loadgen.schedule import continuous_selection, start_offset, utterance_cycle
-from loadgen.session_result import SessionResult
-from loadgen.summary import summarize
+from loadgen.core.kpi import WordErrors
+from loadgen.core.schedule import continuous_selection, start_offset, utterance_cycle
+from loadgen.core.session_result import SessionResult
+from loadgen.core.summary import summarize
+from loadgen.data.results_file import JsonlWriter, read_results
 
 
 def test_clients_start_at_their_own_offset_in_the_corpus():

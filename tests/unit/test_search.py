@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadgen.search import (
+from loadgen.core.search import (
     BISECT,
     EXPLICIT,
     GROW,

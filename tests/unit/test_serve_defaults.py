@@ -1,6 +1,6 @@
 """`loadgen serve` listens where the ports table says (its image has no stack/ to import them from)."""
 
-from loadgen.commands import serve
+from loadgen.cli.commands import serve
 from stack import ports
 
 

@@ -1,4 +1,4 @@
-from loadgen.session import serving_replica
+from loadgen.live.session import serving_replica
 
 
 def test_the_last_address_of_a_retried_upstream_served_the_session():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from loadgen.latency_hist import encode, merged_block
-from loadgen.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
-from loadgen.verdict import Thresholds
-from loadgen.window import Window
+from loadgen.core.latency_hist import encode, merged_block
+from loadgen.core.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
+from loadgen.core.verdict import Thresholds
+from loadgen.core.window import Window
 
 
 def test_shares_add_up_and_differ_by_at_most_one() -> None:

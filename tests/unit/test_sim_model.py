@@ -1,6 +1,6 @@
 import pytest
 
-from loadgen.protocol import (
+from loadgen.core.protocol import (
     MAX_MESSAGE_BYTES,
     Disconnect,
     Malformed,
@@ -11,7 +11,7 @@ from loadgen.protocol import (
     Wait,
     decode,
 )
-from loadgen.sim_model import (
+from loadgen.sim.model import (
     FAULT_MODES,
     Fault,
     LagModel,

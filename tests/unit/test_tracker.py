@@ -1,8 +1,8 @@
 import pytest
 
-from loadgen.clock import LiveClock
-from loadgen.protocol import Segment
-from loadgen.tracker import TranscriptTracker
+from loadgen.core.clock import LiveClock
+from loadgen.core.protocol import Segment
+from loadgen.core.tracker import TranscriptTracker
 
 
 def seg(start, end, text, completed):

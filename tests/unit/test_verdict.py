@@ -2,8 +2,8 @@
 
 import pytest
 
-from loadgen.verdict import Thresholds, judge
-from loadgen.window import Window
+from loadgen.core.verdict import Thresholds, judge
+from loadgen.core.window import Window
 
 
 def _window(**overrides):

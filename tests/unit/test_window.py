@@ -2,9 +2,9 @@
 
 import pytest
 
-from loadgen.kpi import WordErrors
-from loadgen.session_result import SessionResult
-from loadgen.window import Window
+from loadgen.core.kpi import WordErrors
+from loadgen.core.session_result import SessionResult
+from loadgen.core.window import Window
 
 
 def _session(outcome="ok", errors=(1, 10), ready=True, audio=4.0) -> SessionResult:

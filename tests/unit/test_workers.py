@@ -10,15 +10,15 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadgen.kpi import WordErrors
-from loadgen.metrics import LoadgenMetrics
-from loadgen.metrics_aggregate import GAUGE_RULES, merge_families
-from loadgen.results_file import JsonlWriter, read_results
-from loadgen.run_parts import RunParts
-from loadgen.session_result import SessionResult
-from loadgen.window import Window
-from loadgen.worker_pool import merge_status, merge_window_answers
-from loadgen.workers import free_ports, worker_args
+from loadgen.core.kpi import WordErrors
+from loadgen.core.session_result import SessionResult
+from loadgen.core.window import Window
+from loadgen.data.results_file import JsonlWriter, read_results
+from loadgen.telemetry.metrics import LoadgenMetrics
+from loadgen.workers.metrics_aggregate import GAUGE_RULES, merge_families
+from loadgen.workers.pool import merge_status, merge_window_answers
+from loadgen.workers.run_parts import RunParts
+from loadgen.workers.spawn import free_ports, worker_args
 
 
 def _families(metrics: LoadgenMetrics) -> list:

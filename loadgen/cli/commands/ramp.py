@@ -1,0 +1,193 @@
+"""`loadgen ramp`: step the client count up, judge each step, find max concurrent connections."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from loadgen.chaos.faults import ChaosSpec, event_appender, inject, open_target, parse_chaos
+from loadgen.cli.commands.common import positive_float, positive_int
+from loadgen.cli.commands.driving import (
+    Drive,
+    add_driving_args,
+    execute,
+    finish,
+    prepare,
+)
+from loadgen.cli.progress import capacity_line
+from loadgen.core.errors import UsageError
+from loadgen.core.search import AdaptiveSearch, ExplicitSearch, Search, outcome
+from loadgen.core.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
+from loadgen.data.run_dir import EVENTS, STEPS, RunDir
+from loadgen.live.ramp import StepHook, first_failure_is_generator
+from loadgen.live.runner import PER_FILE
+
+START_LEAD_S = 5.0  # an aligned start is at least this far away: time to load the corpus and connect
+
+
+def shard_spec(text: str) -> Shard:
+    """argparse type: `INDEX/COUNT`."""
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def step_list(text: str) -> list[int]:
+    """argparse type: `1,2,4,8` (client counts >= 1)."""
+    try:
+        steps = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected client counts like 1,2,4,8, got {text!r}") from exc
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError(f"every step needs at least 1 client, got {text!r}")
+    return steps
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `ramp` parser."""
+    ramp = commands.add_parser(
+        "ramp", help="step the client count up and judge each step: max concurrent connections"
+    )
+    schedule = ramp.add_argument_group("schedule (explicit --steps, or the adaptive search)")
+    schedule.add_argument("--steps", type=step_list, help="explicit client counts, e.g. 1,2,4,8")
+    schedule.add_argument(
+        "--keep-going", action="store_true", help="--steps: run every step, even after one failed"
+    )
+    schedule.add_argument("--start", type=positive_int, default=1, help="adaptive: first step (default 1)")
+    schedule.add_argument("--factor", type=float, default=2.0, help="adaptive: growth factor (default 2)")
+    schedule.add_argument(
+        "--max-clients", type=positive_int, default=256, help="adaptive: never more clients (default 256)"
+    )
+    schedule.add_argument(
+        "--resolution", type=positive_int, default=1, help="adaptive: bisect down to this many clients (1)"
+    )
+    schedule.add_argument(
+        "--resolution-pct", type=positive_float, help="adaptive: or to this percent of the passing step"
+    )
+    schedule.add_argument(
+        "--hold", type=positive_float, default=60.0, help="seconds measured per step, after warm-up (60)"
+    )
+    shards = ramp.add_argument_group("sharding (several generators, explicit --steps only; docs/RAMP.md)")
+    shards.add_argument(
+        "--shard",
+        type=shard_spec,
+        metavar="I/K",
+        help="this generator is shard I of K: it runs its share of every step's clients",
+    )
+    shards.add_argument(
+        "--align",
+        type=positive_float,
+        default=10.0,
+        help="shards start step 0 at the next multiple of this many seconds of wall-clock time (10)",
+    )
+    shards.add_argument("--start-at", type=float, help="or at this unix time (overrides --align)")
+    chaos = ramp.add_argument_group("fault injection (docs/RAMP.md)")
+    chaos.add_argument(
+        "--chaos",
+        action="append",
+        type=chaos_spec,
+        default=[],
+        metavar="SPEC",
+        help="kill/pause/restart a replica T s into a step, e.g. kill-replica:2@20 or pause-replica@15:8 "
+        "(repeatable)",
+    )
+    chaos.add_argument(
+        "--chaos-step", type=int, default=0, help="the step (index from 0) the faults happen in (0)"
+    )
+    chaos.add_argument("--compose", action="store_true", help="faults on Compose containers (Docker SDK)")
+    chaos.add_argument(
+        "--stack-dir", type=Path, default=Path("runs/stack"), help="the local stack's run dir (runs/stack)"
+    )
+    add_driving_args(ramp, "ramp", PER_FILE)
+    ramp.set_defaults(handler=command_ramp)
+
+
+def _search(args: argparse.Namespace) -> tuple[Search, dict]:
+    if args.shard and not args.steps:
+        raise UsageError("--shard needs explicit --steps: an adaptive search needs every shard's verdict")
+    if args.steps:
+        keep_going = args.keep_going or args.shard is not None  # shards cannot stop on a partial verdict
+        return ExplicitSearch(args.steps, keep_going), {"kind": "steps", "steps": args.steps}
+    try:
+        search = AdaptiveSearch(
+            args.start, args.factor, args.max_clients, args.resolution, args.resolution_pct
+        )
+    except ValueError as exc:
+        raise UsageError(
+            f"adaptive schedule: {exc} (--start, --factor, --max-clients, --resolution)"
+        ) from exc
+    fields = ("start", "factor", "max_clients", "resolution", "resolution_pct")
+    return search, {"kind": "adaptive", **{k: getattr(search, k) for k in fields}}
+
+
+def command_ramp(args: argparse.Namespace, console: Console) -> int:
+    """Exit 0 when a capacity was found, 1 when not (with the reason), 130 when interrupted."""
+    search, schedule = _search(args)
+    drive = prepare(args, "ramp", schedule, args.hold)
+    if args.shard:
+        _shard(drive, args.shard)
+    if args.chaos:
+        if args.steps and not 0 <= args.chaos_step < len(args.steps):
+            last = len(args.steps) - 1
+            raise UsageError(f"--chaos-step {args.chaos_step}: the schedule has steps 0..{last}")
+        drive.on_step = _chaos_hook(args, drive.run_dir)
+    execute(drive, console, lambda ramp: ramp.run(search))
+    if args.shard and args.shard.index == 0:
+        drive.merged_steps = _merged(drive, args.shard, len(args.steps))
+    found = outcome([(s["clients"], s["verdict"]["passed"]) for s in drive.steps])
+    reason = found.reason
+    if first_failure_is_generator(drive.steps):
+        reason += "; the first failure is the load generator's own saturation: add generators, not a verdict"
+    answer = capacity_line(found.capacity, reason)
+    return finish(
+        drive, console, {**dataclasses.asdict(found), "reason": reason}, answer, found.capacity is not None
+    )
+
+
+def chaos_spec(text: str) -> ChaosSpec:
+    """argparse type: a `--chaos` spec."""
+    try:
+        return parse_chaos(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _chaos_hook(args: argparse.Namespace, run_dir: RunDir) -> StepHook:
+    """Inject every --chaos spec into step --chaos-step, logging to the run's events.jsonl."""
+    target = open_target(args.compose, args.stack_dir)
+    sink = event_appender(run_dir.file(EVENTS))
+
+    async def hook(index: int) -> None:
+        if index == args.chaos_step:
+            await asyncio.gather(*(inject(spec, target, sink, index) for spec in args.chaos))
+
+    return hook
+
+
+def _shard(drive: Drive, shard: Shard) -> None:
+    """Make the drive a shard's: its own JSONL files, its share of clients, the shared step clock."""
+    args = drive.args
+    t0 = args.start_at or aligned_start(time.time(), args.align, START_LEAD_S)
+    allowance = ramp_allowance(args.steps, shard, args.connect_rate, args.ramp_timeout)
+    drive.sharding = (shard, StepClock(t0, allowance, args.warmup, args.hold))
+    drive.run_dir = RunDir(drive.run_dir.path, shard.index)
+    drive.schedule = {**drive.schedule, "t0": t0, "ramp_allowance_s": allowance}
+
+
+def _merged(drive: Drive, shard: Shard, steps: int) -> list[dict]:
+    """Every shard's steps merged, once each shard has judged every step (or a step period passed)."""
+    assert drive.sharding is not None
+    deadline = time.time() + drive.sharding[1].period_s
+    records: list[dict] = []
+    while time.time() < deadline:
+        records, _ = RunDir(drive.run_dir.path).read_records(STEPS)
+        if len(records) >= steps * shard.count:
+            break
+        time.sleep(0.5)
+    return merge_steps(records, drive.profile.thresholds)

@@ -1,0 +1,49 @@
+"""`loadgen report RUN_DIR`: summary.json, report.md and report.html for a ramp, soak or run directory.
+
+Exit 0 when the run found a capacity (a soak: held without failing windows or drift), 1 when not;
+2 when RUN_DIR is missing or not a run directory, 3 when its files are damaged beyond a torn last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from loadgen.cli.commands.common import EXIT_OK, EXIT_SESSIONS_FAILED
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `report` parser."""
+    report = commands.add_parser(
+        "report", help="write summary.json, report.md and report.html for a run directory"
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="directory a ramp, soak or run wrote")
+    source = report.add_mutually_exclusive_group()
+    source.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="Prometheus for resources per step (default: the run's own prometheus_url, if any)",
+    )
+    source.add_argument(
+        "--no-prometheus", action="store_true", help="do not query Prometheus (resources a report saved stay)"
+    )
+    report.set_defaults(handler=command_report)
+
+
+def command_report(args: argparse.Namespace, console: Console) -> int:
+    """Write the report files, print the verdict table and the paths."""
+    from loadgen.report import generate_report  # matplotlib and scipy load only for this command
+    from loadgen.report.edge.inputs import manifest_prometheus
+    from loadgen.report.render.console import verdict_view
+
+    url = None if args.no_prometheus else args.prometheus or manifest_prometheus(args.run_dir)
+    report, html = generate_report(
+        args.run_dir, url, lambda line: console.print(f"[yellow]warning[/] {line}")
+    )
+    console.print(verdict_view(report))
+    for note in report.run.notes:
+        console.print(f"[yellow]note[/] {note}", highlight=False, soft_wrap=True)
+    console.print(f"report: {html}  (report.md, summary.json beside it)", highlight=False, soft_wrap=True)
+    return EXIT_OK if report.verdict.passed else EXIT_SESSIONS_FAILED

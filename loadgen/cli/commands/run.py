@@ -1,0 +1,218 @@
+"""`loadgen run`: N concurrent clients for one pass or a duration; results, summary, KPI tables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import signal
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from loadgen.cli.commands.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SESSIONS_FAILED,
+    add_audio_args,
+    add_metrics_args,
+    add_resilience_args,
+    add_stream_args,
+    add_target_args,
+    add_workers_arg,
+    load_audio,
+    positive_float,
+    positive_int,
+    resolve_url,
+    serve_metrics,
+    session_settings,
+)
+from loadgen.cli.console import summary_view
+from loadgen.cli.preflight import check_reachable
+from loadgen.core.errors import UsageError
+from loadgen.core.session_result import SUCCESSES
+from loadgen.core.summary import summarize
+from loadgen.data.corpus import Corpus
+from loadgen.data.manifest import run_dir_manifest, run_manifest
+from loadgen.data.results_file import JsonlWriter, write_json
+from loadgen.data.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, RunDir
+from loadgen.live.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape, RunRecord
+from loadgen.telemetry.event_loop import add_event_loop_arg
+from loadgen.telemetry.event_loop import run as run_on_loop
+from loadgen.telemetry.loop_monitor import SATURATION_THRESHOLD_S, LoopMonitor, SaturationRecord, monitored
+from loadgen.telemetry.metrics import LoadgenMetrics
+from loadgen.workers.run_parts import RunParts
+from loadgen.workers.spawn import (
+    WorkerMetrics,
+    failed_workers,
+    join_workers,
+    start_workers,
+    stop_workers,
+    terminate_as_interrupt,
+)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `run` parser."""
+    run = commands.add_parser("run", help="stream real-time audio from N concurrent clients")
+    add_target_args(run)
+    load = run.add_argument_group("load")
+    load.add_argument("--num-clients", type=positive_int, default=1, help="concurrent clients (default 1)")
+    load.add_argument(
+        "--duration", type=positive_float, help="seconds to keep starting sessions (default: one pass)"
+    )
+    load.add_argument(
+        "--mode",
+        choices=(PER_FILE, CONTINUOUS),
+        default=PER_FILE,
+        help="one session per file, or files back to back in one long session",
+    )
+    load.add_argument(
+        "--connect-rate", type=positive_float, default=5.0, help="new clients per second (default 5)"
+    )
+    load.add_argument(
+        "--gap", type=float, default=1.0, help="seconds of silence between files in continuous mode"
+    )
+    add_event_loop_arg(load)
+    add_workers_arg(load)
+    add_audio_args(run)
+    add_stream_args(run)
+    add_resilience_args(run)
+    out = run.add_argument_group("output")
+    out.add_argument(
+        "--output-file",
+        type=Path,
+        default=Path("results/sessions.jsonl"),
+        help="one JSON line per session (default results/sessions.jsonl)",
+    )
+    out.add_argument("--summary-file", type=Path, help="summary JSON (default: next to --output-file)")
+    out.add_argument(
+        "--run-dir",
+        type=Path,
+        help="write a run directory instead (docs/RUN_DIR.md: run.json, sessions.jsonl; chaos appends to its "
+        "events.jsonl) for `loadgen report DIR`",
+    )
+    add_metrics_args(run)
+    run.set_defaults(handler=command_run)
+
+
+def command_run(args: argparse.Namespace, console: Console) -> int:
+    """Stream, measure, write results and summary, print the KPI tables."""
+    url = resolve_url(args)
+    settings = session_settings(args, url)
+    corpus = load_audio(args, console)
+    check_reachable(url)
+    if args.workers > 1:
+        return _run_in_workers(args, console, corpus, url)
+    shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap)
+    metrics = LoadgenMetrics()
+    serve_metrics(metrics, args)
+    run_dir = RunDir(args.run_dir).create() if args.run_dir else None
+    manifest = run_dir_manifest(args, corpus, url, RUNNING)
+    if run_dir:
+        args.output_file = run_dir.file(SESSIONS)
+        run_dir.write_manifest(manifest)
+    writer = JsonlWriter(args.output_file)
+    runner = LoadRunner(settings, corpus, shape, metrics, [writer.write])
+    console.print(f"streaming to {url}: {shape.num_clients} clients, mode {shape.mode}", highlight=False)
+    monitor = LoopMonitor(metrics)
+    interrupted = False
+    try:
+        run_on_loop(monitored(_until_terminated(runner), monitor), args.event_loop)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+    finally:
+        writer.close()
+        if run_dir:
+            manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
+            run_dir.write_manifest(manifest)
+    _warn_if_saturated(console, monitor.record)
+    return _conclude(args, console, runner.record, corpus, url, interrupted, monitor.record)
+
+
+def _run_in_workers(args: argparse.Namespace, console: Console, corpus: Corpus, url: str) -> int:
+    """`--workers K`: K `loadgen run` processes split the clients; their sessions merge into this run's."""
+    if args.num_clients < args.workers:
+        raise UsageError(f"--workers {args.workers} needs --num-clients {args.workers} or more (one each)")
+    run_dir = RunDir(args.run_dir).create() if args.run_dir else None
+    manifest = run_dir_manifest(args, corpus, url, RUNNING)
+    if run_dir:
+        args.output_file = run_dir.file(SESSIONS)
+        run_dir.write_manifest(manifest)
+    parts = RunParts(args.output_file, args.workers, run_dir is not None)
+    record = RunRecord(time.time())
+    workers = start_workers(command_run, args, parts.workdir, parts.worker_fields(args.num_clients))
+    console.print(
+        f"streaming to {url}: {args.num_clients} clients in {args.workers} worker processes, mode {args.mode}"
+        f" (logs: {parts.workdir})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    interrupted = False
+    try:
+        serve_metrics(WorkerMetrics(workers), args)
+        with terminate_as_interrupt():
+            join_workers(workers)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop_workers(workers)
+        record.ended_at = time.time()
+        record.results = parts.merge()
+        if run_dir:
+            manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
+            run_dir.write_manifest(manifest)
+    for line in failed_workers(workers, ok_codes=(EXIT_OK, EXIT_SESSIONS_FAILED, EXIT_INTERRUPTED)):
+        console.print(f"[red]{line}[/]", highlight=False, soft_wrap=True)
+    record.peak_streams, saturation = parts.worker_summaries()
+    _warn_if_saturated(console, saturation)
+    return _conclude(args, console, record, corpus, url, interrupted, saturation)
+
+
+def _warn_if_saturated(console: Console, record: SaturationRecord) -> None:
+    if record.saturated_s:
+        console.print(
+            f"[bold red]generator saturated[/] for {record.saturated_s:.0f} s: send slip p99 reached "
+            f"{record.worst_slip_p99_s * 1000:.0f} ms (threshold {SATURATION_THRESHOLD_S * 1000:.0f} ms); "
+            "the lags include the generator's own delay: run fewer clients per process (--workers) or more "
+            "generators",
+            highlight=False,
+        )
+
+
+async def _until_terminated(runner: LoadRunner) -> RunRecord:
+    """Run; SIGTERM stops it like Ctrl-C: sessions are cancelled, each still written."""
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    return await runner.run()
+
+
+def _conclude(
+    args: argparse.Namespace,
+    console: Console,
+    record: RunRecord,
+    corpus: Corpus,
+    url: str,
+    interrupted: bool,
+    saturation: SaturationRecord,
+) -> int:
+    summary = summarize(record.results)
+    summary_path = args.summary_file or args.output_file.with_suffix(".summary.json")
+    write_json(
+        summary_path,
+        {
+            "manifest": {
+                **run_manifest(args, corpus, url, record, interrupted),
+                "generator_saturation": dataclasses.asdict(saturation),
+            },
+            "summary": summary.to_json_dict(),
+        },
+    )
+    console.print(summary_view(summary, record.peak_streams))
+    console.print(f"sessions: {args.output_file}   summary: {summary_path}", highlight=False, soft_wrap=True)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    all_ok = summary.sessions > 0 and sum(summary.outcomes[o] for o in SUCCESSES) == summary.sessions
+    return EXIT_OK if all_ok else EXIT_SESSIONS_FAILED

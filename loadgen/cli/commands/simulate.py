@@ -1,0 +1,66 @@
+"""`loadgen simulate`: a WhisperLive-protocol server with a known lag curve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from rich.console import Console
+
+from loadgen.cli.commands.common import EXIT_OK, load_audio, positive_int
+from loadgen.core.errors import UsageError
+from loadgen.sim.model import FAULT_MODES, LagModel
+from loadgen.sim.server import Simulator, run_simulator
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `simulate` parser."""
+    sim = commands.add_parser("simulate", help="a WhisperLive-protocol server with a known lag curve")
+    sim.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=9100, help="listen port (default 9100)")
+    sim.add_argument("--audio-dir", type=Path, required=True, help="the corpus whose transcripts it returns")
+    sim.add_argument("--capacity", type=positive_int, default=4, help="streams served at the base lag")
+    sim.add_argument("--base-lag", type=float, default=0.3, help="lag in seconds up to --capacity streams")
+    sim.add_argument(
+        "--per-stream-lag",
+        type=float,
+        default=0.5,
+        help="extra lag in seconds per active stream beyond --capacity",
+    )
+    sim.add_argument("--max-clients", type=positive_int, default=10_000, help="WAIT above this many streams")
+    sim.add_argument(
+        "--fault",
+        choices=sorted(FAULT_MODES),
+        default="none",
+        help="misbehave on purpose, to test a client's handling of hostile servers (default none)",
+    )
+    sim.set_defaults(handler=command_simulate)
+
+
+def command_simulate(args: argparse.Namespace, console: Console) -> int:
+    """Serve until SIGINT/SIGTERM."""
+    corpus = load_audio(args, console)
+    model = LagModel(base_s=args.base_lag, capacity=args.capacity, per_stream_s=args.per_stream_lag)
+    simulator = Simulator(corpus, model, args.max_clients, fault=FAULT_MODES[args.fault])
+    console.print(
+        f"simulator on ws://{args.host}:{args.port}: lag {model.base_s} s up to {model.capacity} streams, "
+        f"+{model.per_stream_s} s per stream beyond, fault {args.fault}",
+        highlight=False,
+    )
+    try:
+        asyncio.run(_simulate(simulator, args.host, args.port))
+    except OSError as exc:
+        raise UsageError(
+            f"--port {args.port}: cannot listen on {args.host}:{args.port} ({exc.strerror})"
+        ) from exc
+    return EXIT_OK
+
+
+async def _simulate(simulator: Simulator, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_simulator(simulator, host, port, stop)

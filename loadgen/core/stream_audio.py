@@ -1,0 +1,68 @@
+"""What one session streams: utterances back to back, silence between them, cut into live chunks.
+
+Pure: the chunks are zero-copy views of the corpus' shared read-only buffers, so a thousand streams
+of the same file hold one copy of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from loadgen.core.protocol import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One send: float32 little-endian samples and the stream position (seconds) where it ends."""
+
+    data: memoryview
+    end_s: float
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """The audio of one session: pieces (speech or silence) in order."""
+
+    pieces: tuple[np.ndarray, ...]
+
+    @property
+    def n_samples(self) -> int:
+        """Total samples streamed before the end-of-stream tail."""
+        return sum(len(p) for p in self.pieces)
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio streamed before the end-of-stream tail."""
+        return self.n_samples / SAMPLE_RATE
+
+
+def silence(seconds: float) -> np.ndarray:
+    """A read-only float32 buffer of zeros."""
+    buf = np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32)
+    buf.flags.writeable = False
+    return buf
+
+
+def build_plan(utterances: Sequence[np.ndarray], gap: np.ndarray | None = None) -> StreamPlan:
+    """Utterances back to back, with `gap` (a silence buffer) between consecutive ones."""
+    pieces: list[np.ndarray] = []
+    for i, audio in enumerate(utterances):
+        if i and gap is not None and len(gap):
+            pieces.append(gap)
+        pieces.append(audio)
+    return StreamPlan(tuple(pieces))
+
+
+def chunks(plan: StreamPlan, chunk_samples: int) -> Iterator[Chunk]:
+    """Cut the plan into chunks of `chunk_samples`; a piece's last chunk may be short (never merged)."""
+    position = 0
+    for piece in plan.pieces:
+        view = memoryview(piece.data).cast("B")
+        width = piece.itemsize
+        for begin in range(0, len(piece), chunk_samples):
+            end = min(begin + chunk_samples, len(piece))
+            yield Chunk(view[begin * width : end * width], (position + end) / SAMPLE_RATE)
+        position += len(piece)

@@ -1,0 +1,96 @@
+"""Run summary: pools every session's samples into the KPIs of docs/METRICS.md. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from loadgen.core.kpi import LatencyStats, corpus_wer, ratio
+from loadgen.core.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES, SessionResult
+
+
+@dataclass(frozen=True)
+class ReplicaShare:
+    """How much of the run one replica served."""
+
+    sessions: int
+    audio_s: float
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The KPIs of one run."""
+
+    sessions: int
+    outcomes: dict[str, int]
+    error_kinds: dict[str, int]
+    success_ratio: float
+    refusal_ratio: float
+    error_ratio: float
+    transcript_lag: LatencyStats
+    finalization_lag: LatencyStats
+    first_text: LatencyStats
+    drain: LatencyStats
+    connect: LatencyStats
+    server_ready: LatencyStats
+    send_slip: LatencyStats
+    wer: float
+    word_errors: int
+    reference_words: int
+    unfinalized_segments: int
+    audio_sent_s: float
+    replicas: dict[str, ReplicaShare] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def summarize(results: Sequence[SessionResult]) -> RunSummary:
+    """Pool all sessions of a run."""
+    outcomes = Counter({o: 0 for o in OUTCOMES})
+    outcomes.update(r.outcome for r in results)
+    scored = [r.word_errors for r in results if r.word_errors is not None and r.outcome in SUCCESSES]
+    total = len(results)
+    judged = total - outcomes[STOPPED]  # sessions the generator ended itself count neither way
+    return RunSummary(
+        sessions=total,
+        outcomes=dict(outcomes),
+        error_kinds=dict(Counter(r.error_kind for r in results if r.error_kind)),
+        success_ratio=ratio(sum(outcomes[o] for o in SUCCESSES), judged),
+        refusal_ratio=ratio(outcomes[REFUSED], judged),
+        error_ratio=ratio(outcomes[ERROR] + outcomes[DROPPED], judged),
+        transcript_lag=LatencyStats.of(_pool(results, "transcript_lags_s")),
+        finalization_lag=LatencyStats.of(_pool(results, "finalization_lags_s")),
+        first_text=LatencyStats.of(_values(results, "first_text_s")),
+        drain=LatencyStats.of(_values(results, "drain_s")),
+        connect=LatencyStats.of(_values(results, "connect_s")),
+        server_ready=LatencyStats.of(_values(results, "server_ready_s")),
+        send_slip=LatencyStats.of(_pool(results, "send_slips_s")),
+        wer=corpus_wer(scored),
+        word_errors=sum(w.errors for w in scored),
+        reference_words=sum(w.reference_words for w in scored),
+        unfinalized_segments=sum(r.unfinalized_segments for r in results),
+        audio_sent_s=sum(r.audio_sent_s for r in results),
+        replicas=_replicas(results),
+    )
+
+
+def _pool(results: Sequence[SessionResult], attr: str) -> list[float]:
+    return [v for r in results for v in getattr(r, attr)]
+
+
+def _values(results: Sequence[SessionResult], attr: str) -> list[float]:
+    return [v for r in results if (v := getattr(r, attr)) is not None]
+
+
+def _replicas(results: Sequence[SessionResult]) -> dict[str, ReplicaShare]:
+    sessions: Counter[str] = Counter()
+    audio: dict[str, float] = {}
+    for r in results:
+        if r.replica:
+            sessions[r.replica] += 1
+            audio[r.replica] = audio.get(r.replica, 0.0) + r.audio_sent_s
+    return {k: ReplicaShare(sessions[k], audio[k]) for k in sorted(sessions)}

@@ -1,0 +1,149 @@
+"""The verdict of one step (or soak window): thresholds applied to a `window` object. Pure.
+
+Each criterion names what it measured, its value and limit, and passes, fails, or has no data (`None`);
+a criterion without data never fails a step. The step passes when no criterion failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from loadgen.core.session_result import DROPPED, ERROR, REFUSED, STOPPED
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What a step must meet (ratios in 0..1, times in seconds)."""
+
+    slo_p95_lag_s: float = 0.5
+    min_connection_success: float = 0.99
+    max_error_ratio: float = 0.01
+    max_refusals: int = 0
+    wer_tolerance: float = 0.02  # allowed WER above the 1-client baseline (absolute)
+    max_send_slip_p99_s: float = 0.05  # above it the generator, not the server, is late
+
+    def to_json_dict(self) -> dict[str, float]:
+        """A JSON-ready dict (the field names are the keys of a profile)."""
+        return asdict(self)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every threshold's name."""
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One named check: passed is None when the window had no data for it."""
+
+    name: str
+    value: float | None
+    limit: float | None
+    passed: bool | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """All criteria of one step."""
+
+    criteria: list[Criterion] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """No criterion failed."""
+        return all(c.passed is not False for c in self.criteria)
+
+    @property
+    def failing(self) -> list[Criterion]:
+        """The criteria that failed, in order."""
+        return [c for c in self.criteria if c.passed is False]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The `verdict` object of docs/RUN_DIR.md."""
+        return {"passed": self.passed, "criteria": [asdict(c) for c in self.criteria]}
+
+
+def _at_most(
+    name: str, value: float | None, limit: float, text: Callable[[float], str], what: str
+) -> Criterion:
+    if value is None:
+        return Criterion(name, None, limit, None, f"{what}: no data")
+    ok = value <= limit
+    return Criterion(name, value, limit, ok, f"{what} {text(value)} {'<=' if ok else '>'} {text(limit)}")
+
+
+def _at_least(name: str, value: float | None, limit: float, what: str) -> Criterion:
+    if value is None:
+        return Criterion(name, None, limit, None, f"{what}: no data")
+    ok = value >= limit
+    return Criterion(name, value, limit, ok, f"{what} {_pct(value)} {'>=' if ok else '<'} {_pct(limit)}")
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f} %"
+
+
+def _secs(value: float) -> str:
+    return f"{value:.2f} s"
+
+
+def _p(block: Mapping[str, Any] | None, key: str) -> float | None:
+    return None if block is None else float(block[key])
+
+
+def _transcripts(window: Mapping[str, Any]) -> Criterion:
+    count = 0 if window["transcript_lag"] is None else int(window["transcript_lag"]["count"])
+    if window["active_clients"]["max"] == 0:
+        return Criterion("transcripts", count, 1, None, "no stream was active in the window")
+    ok = count > 0
+    detail = f"{count} transcript updates" if ok else "streams were active but no transcript arrived"
+    return Criterion("transcripts", count, 1, ok, detail)
+
+
+def _ratios(window: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(connection success, error ratio) of the window; None where nothing was counted."""
+    attempts, ready = window["connect_attempts"], window["connects_ready"]
+    sessions = window["sessions"]
+    judged = sum(sessions.values()) - sessions.get(STOPPED, 0)
+    errors = sessions.get(ERROR, 0) + sessions.get(DROPPED, 0)
+    return (ready / attempts if attempts else None), (errors / judged if judged else None)
+
+
+def judge(window: Mapping[str, Any], thresholds: Thresholds, baseline_wer: float | None) -> Verdict:
+    """Judge one window; `baseline_wer` is the 1-client WER (None: the WER criterion has no data)."""
+    t = thresholds
+    success, errors = _ratios(window)
+    refusals = window["sessions"].get(REFUSED, 0)
+    wer = window["wer"]
+    if wer is None or baseline_wer is None:
+        wer_check = Criterion("wer", wer, None, None, "WER: no data" if wer is None else "WER: no baseline")
+    else:
+        wer_check = _at_most("wer", wer, baseline_wer + t.wer_tolerance, _pct, "WER (baseline + tolerance)")
+    return Verdict(
+        [
+            _at_most(
+                "p95_transcript_lag",
+                _p(window["transcript_lag"], "p95"),
+                t.slo_p95_lag_s,
+                _secs,
+                "p95 transcript lag",
+            ),
+            _transcripts(window),
+            _at_least("connection_success", success, t.min_connection_success, "connection success"),
+            _at_most("error_ratio", errors, t.max_error_ratio, _pct, "error ratio"),
+            _at_most("refusals", refusals, t.max_refusals, lambda v: f"{v:.0f}", "refusals"),
+            wer_check,
+            _slip(_p(window["send_slip"], "p99"), t.max_send_slip_p99_s),
+        ]
+    )
+
+
+def _slip(p99: float | None, limit: float) -> Criterion:
+    """Send slip p99: above the limit the load generator itself is late, and the step proves nothing."""
+    check = _at_most("send_slip_p99", p99, limit, _secs, "send slip p99")
+    if check.passed is False:
+        return Criterion(check.name, check.value, limit, False, f"generator saturated: {check.detail}")
+    return check

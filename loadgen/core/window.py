@@ -1,0 +1,142 @@
+"""One measurement window: what happened between its start and now, as the `window` object of steps.jsonl.
+
+Pure: every event carries its own timestamp (unix seconds) and the snapshot is computed from values; the
+caller decides when a window starts (after a step's warm-up) and when it is read. Samples taken before
+the window started are ignored, so a late delivery cannot leak the previous step into this one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from loadgen.core.kpi import LatencyStats, WordErrors, corpus_wer
+from loadgen.core.latency_hist import LatencyHistogram
+from loadgen.core.session_result import OUTCOMES, SUCCESSES, SessionResult
+
+LATENCIES = ("transcript_lag", "finalization_lag", "send_slip")
+
+
+def latency_block(samples: list[float]) -> dict[str, float] | None:
+    """count/avg/p50/p95/p99/max of `samples`, or None when there are none (the JSON `null`)."""
+    if not samples:
+        return None
+    stats = asdict(LatencyStats.of(samples))
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}
+
+
+@dataclass
+class ReplicaWindow:
+    """What one serving replica did in the window."""
+
+    sessions: int = 0  # connections that reached SERVER_READY on it in the window
+    transcribed_audio_s: float = 0.0
+
+
+@dataclass
+class Window:
+    """Accumulates one window; feed it events, read `snapshot(now)`."""
+
+    started_at: float
+    active: int = 0  # streaming sessions at the start (then every change is reported)
+    connects_from: float | None = None  # connections count from here (the step's start), else started_at
+    samples: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in LATENCIES})
+    sessions: list[SessionResult] = field(default_factory=list)
+    connects_ready: int = 0
+    connects_failed: int = 0
+    replicas: dict[str, ReplicaWindow] = field(default_factory=dict)
+    # the live view reads a window every second: its histograms take only the samples new since then
+    histograms: dict[str, LatencyHistogram] = field(
+        default_factory=lambda: {k: LatencyHistogram() for k in LATENCIES}
+    )
+    _active_min: int = -1
+    _active_max: int = 0
+    _active_area: float = 0.0  # integral of active streams over time since the start
+    _active_since: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.connects_from is None:
+            self.connects_from = self.started_at
+        self._active_min = self._active_max = self.active
+        self._active_since = self.started_at
+
+    def _in(self, at: float) -> bool:
+        return at >= self.started_at
+
+    def sample(self, kind: str, at: float, value: float) -> None:
+        """A live `transcript_lag`, `finalization_lag` or `send_slip` sample (seconds)."""
+        if self._in(at):
+            self.samples[kind].append(value)
+
+    def transcribed(self, at: float, replica: str, seconds: float) -> None:
+        """The transcript frontier of a stream on `replica` advanced by `seconds` of audio."""
+        if self._in(at):
+            self.replicas.setdefault(replica, ReplicaWindow()).transcribed_audio_s += seconds
+
+    def connected(self, at: float, replica: str) -> None:
+        """A session reached SERVER_READY on `replica`."""
+        if at >= (self.connects_from or 0.0):
+            self.connects_ready += 1
+            self.replicas.setdefault(replica, ReplicaWindow()).sessions += 1
+
+    def connect_failed(self, at: float) -> None:
+        """A session ended without reaching SERVER_READY (refused, rejected, timed out)."""
+        if at >= (self.connects_from or 0.0):
+            self.connects_failed += 1
+
+    def session_ended(self, at: float, result: SessionResult) -> None:
+        """A session ended (any outcome)."""
+        if self._in(at):
+            self.sessions.append(result)
+
+    def streams(self, at: float, active: int) -> None:
+        """The number of streaming sessions changed to `active`."""
+        self._active_area += self.active * max(at - self._active_since, 0.0)
+        self._active_since = max(at, self._active_since)
+        self.active = active
+        self._active_min = min(self._active_min, active)
+        self._active_max = max(self._active_max, active)
+
+    def _scored(self) -> list[WordErrors]:
+        return [r.word_errors for r in self.sessions if r.word_errors and r.outcome in SUCCESSES]
+
+    def wer(self) -> float:
+        """Corpus WER of the successful sessions that ended in the window (NaN without any)."""
+        return corpus_wer(self._scored())
+
+    def _encoded(self, kind: str) -> str:
+        self.histograms[kind].catch_up(self.samples[kind])
+        return self.histograms[kind].encode()
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """The `window` object of docs/RUN_DIR.md, from the start until `now`."""
+        duration = max(now - self.started_at, 0.0)
+        area = self._active_area + self.active * max(now - self._active_since, 0.0)
+        outcomes = Counter({o: 0 for o in OUTCOMES})
+        outcomes.update(r.outcome for r in self.sessions)
+        scored = self._scored()
+        transcribed = sum(r.transcribed_audio_s for r in self.replicas.values())
+        wer = corpus_wer(scored)
+        return {
+            "duration_s": round(duration, 3),
+            "active_clients": {
+                "min": self._active_min,
+                "max": self._active_max,
+                "avg": round(area / duration, 3) if duration else float(self.active),
+            },
+            "sessions": dict(outcomes),
+            "connect_attempts": self.connects_ready + self.connects_failed,
+            "connects_ready": self.connects_ready,
+            "error_kinds": dict(Counter(r.error_kind for r in self.sessions if r.error_kind)),
+            **{kind: latency_block(self.samples[kind]) for kind in LATENCIES},
+            "word_errors": sum(w.errors for w in scored),
+            "reference_words": sum(w.reference_words for w in scored),
+            "wer": None if math.isnan(wer) else round(wer, 5),
+            "audio_sent_s": round(sum(r.audio_sent_s for r in self.sessions), 3),
+            "transcribed_audio_s": round(transcribed, 3),
+            "throughput": round(transcribed / duration, 4) if duration else None,
+            "replicas": {k: asdict(v) for k, v in sorted(self.replicas.items())},
+            "histograms": {kind: self._encoded(kind) for kind in LATENCIES if self.samples[kind]},
+        }

@@ -1,0 +1,2 @@
+"""Files in and out: corpora and audio decoding, run directories, the results JSONL, manifests and the
+threshold profiles."""

@@ -1,0 +1,106 @@
+"""A pool of clients whose target count can change at any time.
+
+New clients start at most `connect_rate` per second; when the target drops, the clients with the highest
+ids are retired at once (their session is cancelled and recorded as `stopped`, kind `retired`). Each client
+runs sessions back to back: one file per session, or continuous sessions of about `session_s` seconds.
+Sessions are launched by the runner's `SessionLauncher`, the same code `loadgen run` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+
+from loadgen.core.session_result import SUCCESSES
+from loadgen.data.corpus import Corpus
+from loadgen.live.runner import PER_FILE, SessionLauncher, session_utterances
+
+RETIRED, STOPPED_KIND = "retired", "stopped"  # error_kind of sessions the pool ended
+
+
+@dataclass(frozen=True)
+class PoolShape:
+    """How the pool's clients connect and what they stream."""
+
+    mode: str = PER_FILE
+    connect_rate: float = 5.0  # new clients per second
+    session_s: float = 60.0  # continuous mode: audio per session before the client reconnects
+    gap_s: float = 1.0  # continuous mode: silence between files
+    retry_s: float = 1.0  # pause after a failed session before the client tries again
+
+
+class ClientPool:
+    """Clients started and retired to follow `target`; run `run()` as a task, then `close()`."""
+
+    def __init__(self, launcher: SessionLauncher, corpus: Corpus, shape: PoolShape) -> None:
+        self.launcher = launcher
+        self.corpus = corpus
+        self.shape = shape
+        self.target = 0
+        self._clients: dict[int, asyncio.Task[None]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()  # cancelled, their session not yet recorded
+        self._wake = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    @property
+    def clients(self) -> int:
+        """Client tasks alive (connecting, streaming or pausing between sessions)."""
+        return len(self._clients)
+
+    @property
+    def retiring(self) -> int:
+        """Retired clients whose last session is still being closed and recorded."""
+        return len(self._retiring)
+
+    def set_target(self, clients: int) -> None:
+        """Aim for `clients`; excess clients are retired now, missing ones start at the connect rate."""
+        if clients < 0:
+            raise ValueError(f"target clients must be >= 0, got {clients}")
+        self.target = clients
+        self.launcher.metrics.target_clients.set(clients)
+        for client in sorted(self._clients, reverse=True)[: max(0, len(self._clients) - clients)]:
+            task = self._clients.pop(client)
+            task.cancel(RETIRED)
+            self._retiring.add(task)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Start clients while below target, one per 1/connect_rate seconds; raises a client's crash."""
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            if len(self._clients) < self.target:
+                self._start(next(i for i in itertools.count() if i not in self._clients))
+                await asyncio.sleep(1 / self.shape.connect_rate)
+            else:
+                self._wake.clear()
+                await self._wake.wait()
+
+    async def close(self) -> None:
+        """Retire every client and wait until their sessions are recorded."""
+        self.target = 0
+        tasks = list(self._clients.values())
+        self._clients.clear()
+        for task in tasks:
+            task.cancel(STOPPED_KIND)
+        await asyncio.gather(*tasks, *self._retiring, return_exceptions=True)
+
+    def _start(self, client: int) -> None:
+        task = asyncio.create_task(self._client(client), name=f"client-{client}")
+        self._clients[client] = task
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._retiring.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._failure = task.exception()
+            self._wake.set()
+
+    async def _client(self, client: int) -> None:
+        mode, length, gap = self.shape.mode, self.shape.session_s, self.shape.gap_s
+        for seq in itertools.count():
+            utterances = session_utterances(self.corpus, mode, client, seq, length, gap)
+            result = await self.launcher.run(client, seq, utterances)
+            if result.outcome not in SUCCESSES:
+                await asyncio.sleep(self.shape.retry_s)

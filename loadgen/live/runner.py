@@ -1,0 +1,167 @@
+"""The runner owns concurrency: how many clients, when they start, which audio each session streams.
+
+Measurement lives in `StreamSession`; `SessionLauncher` runs one session of a client and hands its
+`SessionResult` to the sinks (results file, metrics, windows) as soon as it ends. `LoadRunner` (a fixed
+number of clients) and `loadgen.live.pool.ClientPool` (a target that changes) both launch sessions through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from loadgen.core.schedule import continuous_selection, start_offset
+from loadgen.core.session_result import STOPPED, SessionResult
+from loadgen.core.stream_audio import build_plan, silence
+from loadgen.data.corpus import Corpus, Utterance
+from loadgen.live.session import SessionSettings, StreamSession
+from loadgen.telemetry.metrics import LoadgenMetrics
+
+PER_FILE, CONTINUOUS = "per-file", "continuous"
+INTERRUPTED_KIND = "interrupted"  # error_kind of a session the generator cancelled (task.cancel(msg) sets it)
+ResultSink = Callable[[SessionResult], None]
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    """How many clients, for how long, in which mode."""
+
+    num_clients: int
+    duration_s: float | None = None  # None: each client streams the corpus once
+    mode: str = PER_FILE
+    connect_rate: float = 5.0  # clients started per second
+    gap_s: float = 1.0  # silence between files in continuous mode
+
+
+@dataclass
+class RunRecord:
+    """What the run as a whole did, beyond its sessions."""
+
+    started_at: float
+    ended_at: float = 0.0
+    peak_streams: int = 0
+    results: list[SessionResult] = field(default_factory=list)
+
+
+def session_utterances(
+    corpus: Corpus, mode: str, client: int, seq: int, length_s: float | None, gap_s: float
+) -> list[Utterance]:
+    """What session `seq` of `client` streams: one file, or (continuous) files filling `length_s`."""
+    n = len(corpus.utterances)
+    if mode == CONTINUOUS:
+        durations = [u.duration_s for u in corpus.utterances]
+        indexes = continuous_selection(client + seq, durations, length_s, gap_s)
+        return [corpus.utterances[i] for i in indexes]
+    return [corpus.utterances[(client + seq) % n]]
+
+
+class SessionLauncher:
+    """Runs one session at a time for any client; counts streaming sessions; hands results to sinks."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        metrics: LoadgenMetrics,
+        sinks: Sequence[ResultSink] = (),
+        gap_s: float = 1.0,
+        on_ready: ResultSink = lambda _result: None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.sinks = list(sinks)
+        self.on_ready = on_ready
+        self._gap = silence(gap_s)
+        self.streams = 0
+        self.peak_streams = 0
+
+    async def run(self, client: int, seq: int, utterances: list[Utterance]) -> SessionResult:
+        """Stream `utterances` as one session; a cancelled session is recorded as stopped, then re-raised."""
+        result = SessionResult(
+            client=client,
+            seq=seq,
+            uid=str(uuid.uuid4()),
+            utterances=[u.name for u in utterances],
+            started_at=time.time(),
+        )
+        plan = build_plan([u.audio for u in utterances], self._gap)
+        session = StreamSession(
+            self.settings, plan, result, _reference(utterances), self.metrics, lambda: self._ready(result)
+        )
+        try:
+            await session.run()
+        except asyncio.CancelledError as exc:
+            kind = str(exc.args[0]) if exc.args and exc.args[0] else INTERRUPTED_KIND
+            result.fail(STOPPED, kind, "the load generator ended the session")
+            raise
+        finally:
+            if result.server_ready_s is not None:
+                self._count(-1)
+            self.metrics.session_finished(result)
+            for sink in self.sinks:
+                sink(result)
+        return result
+
+    def _ready(self, result: SessionResult) -> None:
+        self._count(+1)
+        self.on_ready(result)
+
+    def _count(self, delta: int) -> None:
+        self.streams += delta
+        self.peak_streams = max(self.peak_streams, self.streams)
+        self.metrics.active_clients.set(self.streams)
+
+
+class LoadRunner:
+    """Runs `shape.num_clients` concurrent clients against one endpoint."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        corpus: Corpus,
+        shape: LoadShape,
+        metrics: LoadgenMetrics,
+        sinks: Sequence[ResultSink] = (),
+    ) -> None:
+        self.metrics = metrics
+        self.corpus = corpus
+        self.shape = shape
+        self.record = RunRecord(started_at=time.time())
+        self.launcher = SessionLauncher(settings, metrics, [self.record.results.append, *sinks], shape.gap_s)
+
+    async def run(self) -> RunRecord:
+        """Run every client to its end; sessions already started always finish."""
+        self.metrics.target_clients.set(self.shape.num_clients)
+        start = time.monotonic()
+        deadline = start + self.shape.duration_s if self.shape.duration_s is not None else None
+        clients = [self._client(i, start, deadline) for i in range(self.shape.num_clients)]
+        try:
+            await asyncio.gather(*clients)
+        finally:
+            self.record.ended_at = time.time()
+            self.record.peak_streams = self.launcher.peak_streams
+        return self.record
+
+    async def _client(self, client: int, start: float, deadline: float | None) -> None:
+        await asyncio.sleep(
+            max(0.0, start + start_offset(client, self.shape.connect_rate) - time.monotonic())
+        )
+        shape, n = self.shape, len(self.corpus.utterances)
+        if shape.mode == CONTINUOUS:
+            utterances = session_utterances(self.corpus, CONTINUOUS, client, 0, shape.duration_s, shape.gap_s)
+            await self.launcher.run(client, 0, utterances)
+            return
+        for seq in itertools.count():
+            if (deadline is None and seq >= n) or (deadline is not None and time.monotonic() >= deadline):
+                return
+            utterances = session_utterances(self.corpus, PER_FILE, client, seq, None, 0.0)
+            await self.launcher.run(client, seq, utterances)
+
+
+def _reference(utterances: list[Utterance]) -> str | None:
+    if any(u.reference is None for u in utterances):
+        return None
+    return " ".join(u.reference or "" for u in utterances)

@@ -1,0 +1,201 @@
+"""A load generator that stays up: a client pool, its metrics and the current measurement window.
+
+`LoadService` is what `loadgen serve` exposes over HTTP (loadgen.live.control) and what an in-process ramp
+drives directly; both speak the same `Driver` calls, whose answers are the JSON the control API returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from loadgen.core.session_result import STOPPED, SessionResult
+from loadgen.core.window import Window
+from loadgen.data.corpus import Corpus
+from loadgen.data.results_file import JsonlWriter
+from loadgen.data.run_dir import SESSIONS, RunDir
+from loadgen.live.pool import ClientPool, PoolShape
+from loadgen.live.runner import ResultSink, SessionLauncher
+from loadgen.live.session import SessionSettings
+from loadgen.telemetry.metrics import LoadgenMetrics, StreamObservers
+
+
+class Driver(Protocol):
+    """What a ramp needs from a load generator, in process or over HTTP."""
+
+    async def status(self) -> dict[str, Any]:
+        """Target, clients alive, streaming sessions, current step."""
+
+    async def set_target(self, clients: int, step: int | None = None) -> dict[str, Any]:
+        """Aim for `clients` (and say which ramp step this is); returns the status."""
+
+    async def start_window(self) -> dict[str, Any]:
+        """Start a new measurement window now."""
+
+    async def window(self) -> dict[str, Any]:
+        """The current window's `window` object (docs/RUN_DIR.md) plus `started_at`, target and active."""
+
+    async def record_to(self, run_dir: Path | None) -> dict[str, Any]:
+        """Append finished sessions to `run_dir`/sessions.jsonl from now on (None: stop)."""
+
+
+class WindowedMetrics(LoadgenMetrics):
+    """The load generator's metrics, whose live samples also feed the current window."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window = Window(time.time())
+
+    def stream_observers(self, replica: str) -> StreamObservers:
+        """Prometheus observers of the stream, teed into whatever window is current at sample time."""
+        base = super().stream_observers(replica)
+
+        def tee(kind: str, observe: Callable[[float], None]) -> Callable[[float], None]:
+            def both(value: float) -> None:
+                observe(value)
+                self.window.sample(kind, time.time(), value)
+
+            return both
+
+        def transcribed(seconds: float) -> None:
+            base.transcribed(seconds)
+            self.window.transcribed(time.time(), replica, seconds)
+
+        return StreamObservers(
+            tee("transcript_lag", base.transcript_lag),
+            tee("finalization_lag", base.finalization_lag),
+            tee("send_slip", base.send_slip),
+            transcribed,
+        )
+
+
+class LoadService:
+    """Pool + window; use as `async with LoadService(...) as service:`."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        corpus: Corpus,
+        shape: PoolShape,
+        metrics: WindowedMetrics,
+        sinks: Sequence[ResultSink] = (),
+    ) -> None:
+        self.metrics = metrics
+        self.url = settings.url
+        self.corpus = {
+            "root": str(corpus.root),
+            "layout": corpus.layout,
+            "files": len(corpus.utterances),
+            "duration_s": round(corpus.duration_s, 3),
+        }
+        self.launcher = SessionLauncher(settings, metrics, [self._ended, *sinks], shape.gap_s, self._ready)
+        self.pool = ClientPool(self.launcher, corpus, shape)
+        self.step: int | None = None
+        self.sessions_ended = 0
+        self._connects_from: float | None = None  # when the target changed, until a window starts
+        self._connects: list[tuple[float, str | None]] = []  # (when, replica; None: failed) since then
+        self._recorder: JsonlWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoadService:
+        self._task = asyncio.create_task(self.pool.run(), name="pool")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.pool.close()
+        await self.record_to(None)
+        if self._task is not None:
+            self._task.cancel()
+            (crash,) = await asyncio.gather(self._task, return_exceptions=True)
+            if isinstance(crash, Exception):
+                raise crash  # a client crashed: a bug, not a measurement
+
+    def _ready(self, result: SessionResult) -> None:
+        now = time.time()
+        self._note_connect(now, result.replica or "")
+        self.metrics.window.connected(now, result.replica or "")
+        self.metrics.window.streams(now, self.launcher.streams)
+
+    def _note_connect(self, at: float, replica: str | None) -> None:
+        if self._connects_from is not None:  # kept only between a target change and its first window
+            self._connects.append((at, replica))
+
+    def _ended(self, result: SessionResult) -> None:
+        now = time.time()
+        window = self.metrics.window
+        window.streams(now, self.launcher.streams)
+        window.session_ended(now, result)
+        if result.server_ready_s is None and result.outcome != STOPPED:
+            self._note_connect(now, None)
+            window.connect_failed(now)
+        self.sessions_ended += 1
+        wer = window.wer()
+        if not math.isnan(wer):
+            self.metrics.step_wer.set(wer)
+        if self._recorder is not None:
+            self._recorder.write(result)
+
+    async def status(self) -> dict[str, Any]:
+        """Target, clients alive, streaming sessions, step, window start, sessions ended so far."""
+        return {
+            "url": self.url,
+            "mode": self.pool.shape.mode,
+            "corpus": self.corpus,
+            "target": self.pool.target,
+            "clients": self.pool.clients,
+            "retiring": self.pool.retiring,
+            "active": self.launcher.streams,
+            "step": self.step,
+            "window_started_at": self.metrics.window.started_at,
+            "sessions_ended": self.sessions_ended,
+            "recording": str(self._recorder.path) if self._recorder else None,
+        }
+
+    async def set_target(self, clients: int, step: int | None = None) -> dict[str, Any]:
+        """Aim for `clients`; `step` (when given) becomes `loadgen_step`."""
+        self.pool.set_target(clients)
+        self._connects_from, self._connects = time.time(), []
+        if step is not None:
+            self.step = step
+            self.metrics.step.set(step)
+        return await self.status()
+
+    async def start_window(self) -> dict[str, Any]:
+        """Start a new measurement window now."""
+        now = time.time()
+        # the first window after a target change also counts the connections made since that change
+        since = self._connects_from if self._connects_from is not None else now
+        window = Window(now, self.launcher.streams, connects_from=since)
+        for at, replica in self._connects if self._connects_from is not None else []:
+            if replica is None:
+                window.connect_failed(at)
+            else:
+                window.connected(at, replica)
+        self._connects_from, self._connects = None, []
+        self.metrics.window = window
+        self.metrics.step_wer.set(math.nan)
+        return {"started_at": now}
+
+    async def window(self) -> dict[str, Any]:
+        """The current window, measured until now."""
+        window = self.metrics.window
+        return {
+            "started_at": window.started_at,
+            "target": self.pool.target,
+            "active": self.launcher.streams,
+            "window": window.snapshot(time.time()),
+        }
+
+    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> dict[str, Any]:
+        """Append finished sessions to `run_dir`/sessions.jsonl, or with `shard` to that shard's file
+        (None: stop recording)."""
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+        if run_dir is not None:
+            self._recorder = RunDir(run_dir, shard).create().writer(SESSIONS)
+        return await self.status()

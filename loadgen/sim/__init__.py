@@ -1,0 +1,2 @@
+"""`loadgen simulate`: a WhisperLive-protocol server with a known lag curve
+(`model` is its pure behaviour)."""

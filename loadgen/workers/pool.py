@@ -1,0 +1,103 @@
+"""`ramp`/`soak --workers K`: K `loadgen serve` workers driven as one `Driver`.
+
+Targets split with the shards' rule (the first `clients % K` workers one more), windows merge exactly
+from their HdrHistograms (loadgen.core.shards.merge_windows), and each worker records its sessions into its
+own shard file of the run directory, which readers merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from loadgen.core.errors import ServerUnreachable, UsageError
+from loadgen.core.shards import Shard, merge_windows
+from loadgen.live.control import ControlClient
+from loadgen.workers.spawn import Worker
+
+READY_TIMEOUT_S = 60.0  # a worker loads the corpus before its control API answers
+
+
+def merge_status(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The workers' `GET /status` answers as one (pure): counts add, the rest is the first worker's."""
+    first = statuses[0]
+    counts = ("target", "clients", "retiring", "active", "sessions_ended")
+    started = [s["window_started_at"] for s in statuses if s.get("window_started_at") is not None]
+    return {
+        **first,
+        **{key: sum(int(s.get(key) or 0) for s in statuses) for key in counts},
+        "window_started_at": min(started, default=None),
+        "workers": len(statuses),
+    }
+
+
+def merge_window_answers(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The workers' `GET /window` answers as one (pure): the windows merged like shards' windows."""
+    return {
+        "started_at": min(a["started_at"] for a in answers),
+        "target": sum(int(a["target"]) for a in answers),
+        "active": sum(int(a["active"]) for a in answers),
+        "window": merge_windows([a["window"] for a in answers]),
+    }
+
+
+class WorkerPool:
+    """K `loadgen serve` workers driven as one `Driver`: every call fans out; answers merge."""
+
+    def __init__(self, clients: Sequence[ControlClient]) -> None:
+        self.clients = list(clients)
+
+    async def _all(self, call: Callable[[int, ControlClient], Any]) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(call(i, c) for i, c in enumerate(self.clients))))
+
+    async def status(self) -> dict[str, Any]:
+        """Every worker's status, merged."""
+        return merge_status(await self._all(lambda _, c: c.status()))
+
+    async def set_target(self, clients: int, step: int | None = None) -> dict[str, Any]:
+        """Worker i aims for its share of `clients` (the shards' rule: the first ones one more)."""
+        count = len(self.clients)
+        return merge_status(
+            await self._all(lambda i, c: c.set_target(Shard(i, count).share(clients), step))
+        )
+
+    async def start_window(self) -> dict[str, Any]:
+        """A window starts on every worker (within milliseconds of each other)."""
+        answers = await self._all(lambda _, c: c.start_window())
+        return {"started_at": min(a["started_at"] for a in answers)}
+
+    async def window(self) -> dict[str, Any]:
+        """The current window of every worker, merged."""
+        return merge_window_answers(await self._all(lambda _, c: c.window()))
+
+    async def record_to(self, run_dir: Path | None) -> dict[str, Any]:
+        """Worker i appends its sessions to `run_dir`/sessions.shard-i.jsonl (merged on read)."""
+        return merge_status(await self._all(lambda i, c: c.record_to(run_dir, shard=i)))
+
+    async def stop(self) -> None:
+        """Ask every worker that still answers to retire its clients and exit."""
+        for client in self.clients:
+            try:
+                await client.stop()
+            except (ServerUnreachable, UsageError):
+                continue  # already gone (Ctrl-C reaches the workers too)
+
+
+async def wait_ready(workers: Sequence[Worker], clients: Sequence[ControlClient]) -> None:
+    """Until every worker's control API answers; a worker that exits or stays silent is a usage error."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    for worker, client in zip(workers, clients, strict=True):
+        while True:
+            try:
+                await client.status()
+                break
+            except ServerUnreachable:
+                if not worker.process.is_alive() or time.monotonic() > deadline:
+                    raise UsageError(
+                        f"load-generator worker {worker.index} did not start: "
+                        f"{worker.log_tail() or 'no output'} (log: {worker.log})"
+                    ) from None
+                await asyncio.sleep(0.2)
