@@ -10,7 +10,7 @@ demo: install
 lint:
 	ruff check .
 	mypy loadgen whisperlive exporters stack test_audio
-	hadolint whisperlive/Dockerfile whisperlive/Dockerfile.cpu
+	hadolint whisperlive/Dockerfile whisperlive/Dockerfile.cpu loadgen/Dockerfile
 
 unit:
 	python3 -m pytest tests/unit -q

@@ -5,7 +5,8 @@
 #   scripts/step_load.sh --compose --steps 2,4,8,16    # inside Compose: drives its `loadgen serve`
 # Environment (local): PORT (9090), AUDIO_DIR (test_audio/corpus), PROFILE (cpu), PROMETHEUS_URL
 # (http://127.0.0.1:9092; empty: none), METRICS_PORT (9094, where Prometheus scrapes the generator; 0: off).
-# Environment (--compose): PROFILE (default), CONTROL_URL (http://127.0.0.1:9095 inside the container).
+# Environment (--compose): PROFILE (default), CONTROL_URL (http://127.0.0.1:9095 inside the container);
+# the run directory is written in the loadgen-results volume and copied to runs/compose-ramp-STAMP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,10 +31,15 @@ done
 
 stamp=$(date +%Y%m%d-%H%M%S)
 if ((compose)); then
-  exec docker compose exec loadgen loadgen ramp \
+  status=0
+  docker compose exec loadgen loadgen ramp \
     --control "${CONTROL_URL:-http://127.0.0.1:9095}" \
     --prometheus-url "${PROMETHEUS_URL:-http://prometheus:9090}" \
-    --profile "${PROFILE:-default}" --run-dir "results/ramp-$stamp" "${args[@]}"
+    --profile "${PROFILE:-default}" --run-dir "results/ramp-$stamp" "${args[@]}" || status=$?
+  mkdir -p runs
+  docker compose cp "loadgen:/app/results/ramp-$stamp" "runs/compose-ramp-$stamp" \
+    && echo "step_load.sh: run directory copied to runs/compose-ramp-$stamp"
+  exit "$status"
 fi
 
 defaults=(--host 127.0.0.1 --port "${PORT:-9090}" --audio-dir "${AUDIO_DIR:-test_audio/corpus}"

@@ -14,13 +14,15 @@ T = TypeVar("T")
 
 
 class JsonlWriter:
-    """Appends one line per finished session and flushes it, so a killed run keeps every finished one."""
+    """Appends one line per finished session and flushes it, so a killed run keeps every finished one.
 
-    def __init__(self, path: Path) -> None:
+    A new file by default; `keep=True` appends to an existing one (a restarted `loadgen serve`)."""
+
+    def __init__(self, path: Path, keep: bool = False) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = path.open("w", encoding="utf-8")
+            self._file: IO[str] = path.open("a" if keep else "w", encoding="utf-8")
         except OSError as exc:
             raise UsageError(
                 f"cannot write results to {path}: {exc.strerror}; pass a writable --output-file"

@@ -75,3 +75,15 @@ def test_jsonl_round_trips_and_tolerates_a_torn_last_line(tmp_path):
     assert results[0].transcript_lags_s == [0.1235]
     assert results[0].word_errors == WordErrors(0, 0, 0, 3)
     assert json.loads(path.read_text().splitlines()[0])["uid"] == "u0"
+
+
+def test_a_kept_jsonl_appends_where_a_new_one_starts_over(tmp_path):
+    """`loadgen serve` keeps its sessions file across container restarts; run directories start fresh."""
+    path = tmp_path / "serve-sessions.jsonl"
+    for keep in (True, True):
+        writer = JsonlWriter(path, keep=keep)
+        writer.write(_result(len(path.read_text().splitlines()) if path.exists() else 0))
+        writer.close()
+    assert [r.client for r in read_results(path)[0]] == [0, 1]
+    JsonlWriter(path).close()
+    assert path.read_text() == ""

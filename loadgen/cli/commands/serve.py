@@ -55,7 +55,7 @@ def command_serve(args: argparse.Namespace, console: Console) -> int:
     corpus = load_audio(args, console)
     metrics = WindowedMetrics()
     serve_metrics(metrics, args)
-    writer = JsonlWriter(args.output_file) if args.output_file else None
+    writer = JsonlWriter(args.output_file, keep=True) if args.output_file else None
     service = LoadService(settings, corpus, pool_shape(args), metrics, [writer.write] if writer else [])
     console.print(
         f"loadgen serve: sessions to {url}, control API on http://{args.control_host}:{args.control_port}, "
