@@ -92,6 +92,10 @@ class PanelSpec:
 LAG = "loadgen_transcript_lag_seconds"
 STEP_ANNOTATION = "sum(changes(loadgen_step[$__rate_interval])) > 0"  # a ramp moved to its next step
 SESSIONS = "sum(rate(loadgen_sessions_total[$__rate_interval]))"
+# Every GPU is `gpu="0"` with one replica per node: the host keeps them apart. `Hostname` is set by both
+# our exporter and dcgm-exporter, `node` by the k8s gpu-exporter PodMonitor (absent elsewhere: empty).
+GPU_KEYS = "node, Hostname, gpu"
+GPU_LEGEND = "{{node}} {{Hostname}} GPU {{gpu}}"
 
 
 def _outcome_share(selector: str) -> str:
@@ -231,14 +235,14 @@ REPLICAS = (
     PanelSpec(
         "GPU utilisation",
         "percent",
-        "DCGM_FI_DEV_GPU_UTIL per GPU (our exporter or dcgm-exporter).",
-        (("avg by (gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[$__rate_interval]))", "GPU {{gpu}}"),),
+        "DCGM_FI_DEV_GPU_UTIL per GPU of each host (our exporter or dcgm-exporter).",
+        ((f"avg by ({GPU_KEYS}) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[$__rate_interval]))", GPU_LEGEND),),
     ),
     PanelSpec(
         "GPU memory used",
         "decmbytes",
-        "DCGM_FI_DEV_FB_USED per GPU, in MiB as DCGM reports it.",
-        (("max by (gpu) (max_over_time(DCGM_FI_DEV_FB_USED[$__rate_interval]))", "GPU {{gpu}}"),),
+        "DCGM_FI_DEV_FB_USED per GPU of each host, in MiB as DCGM reports it.",
+        ((f"max by ({GPU_KEYS}) (max_over_time(DCGM_FI_DEV_FB_USED[$__rate_interval]))", GPU_LEGEND),),
     ),
     PanelSpec(
         "Nginx connections",

@@ -65,3 +65,15 @@ def test_every_dashboard_marks_the_ramp_steps():
     for text in dashboards().values():
         [steps] = json.loads(text)["annotations"]["list"]
         assert steps["enable"] and "changes(loadgen_step[$__rate_interval])" in steps["expr"]
+
+
+def test_gpu_panels_keep_each_host_apart():
+    """One replica per node makes every GPU `gpu="0"`: grouping by gpu alone would average the nodes."""
+    gpu = [(board, p) for board, p in _panels() if "DCGM_FI_DEV" in json.dumps(p["targets"])]
+    assert gpu
+    for board, panel in gpu:
+        for target in panel["targets"]:
+            grouping = target["expr"].split(" by (", 1)[1].split(")", 1)[0]
+            keys = {key.strip() for key in grouping.split(",")}
+            assert {"Hostname", "gpu"} <= keys, (board, panel["title"])
+            assert "{{Hostname}}" in target["legendFormat"], (board, panel["title"])
