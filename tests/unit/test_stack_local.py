@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.core.errors import UsageError
 from stack import procs
 from stack.cli import main
 from stack.local import LocalStack, SimulatorSettings, StackError, StackSettings, problems
 from stack.ports import LocalPorts, free_base_port
 from stack.render import ScrapeJob
-from whisperlive.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 
