@@ -10,6 +10,7 @@ demo: install
 lint:
 	ruff check .
 	mypy loadgen whisperlive exporters stack test_audio
+	lint-imports  # the layer contracts in pyproject.toml ([tool.importlinter], docs/ARCHITECTURE.md)
 	hadolint whisperlive/Dockerfile whisperlive/Dockerfile.cpu
 
 unit:
