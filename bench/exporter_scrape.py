@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from loadgen.core.protocol import REPLICA_PREFIX, replica_name
+
 REPO = Path(__file__).resolve().parents[1]
 # argv: pid file, busy (0/1). Busy: spin 5 ms of every 50 ms (10% of a core).
 DUMMY = """
@@ -48,10 +50,10 @@ def _free_port() -> int:
 @contextmanager
 def dummies(directory: Path, count: int) -> Iterator[None]:
     """`count` dummy replicas writing `whisperlive-<i>.pid` in `directory`; killed on exit."""
-    started = [subprocess.Popen([sys.executable, "-c", DUMMY, str(directory / f"whisperlive-{i}.pid"),
+    started = [subprocess.Popen([sys.executable, "-c", DUMMY, str(directory / f"{replica_name(i)}.pid"),
                                  str(i % 2)]) for i in range(1, count + 1)]
     try:
-        while len(list(directory.glob("whisperlive-*.pid"))) < count:
+        while len(list(directory.glob(f"{REPLICA_PREFIX}-*.pid"))) < count:
             time.sleep(0.05)
         yield
     finally:

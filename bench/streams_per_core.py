@@ -18,7 +18,7 @@ count against `loadgen simulate` to show why the simulator is not used as the si
 the slope of the generator's resident memory against the client count over the passing steps.
 
     python -m bench.streams_per_core [--clients ours,ours-websockets,naive,upstream] [--hold 12]
-        [--out runs/bench/spc.json]
+        [--budget 150] [--top N] [--sink-check] [--out runs/bench/spc.json]
 """
 
 from __future__ import annotations
@@ -189,12 +189,14 @@ def _collect(step: Step, workdir: Path) -> None:
     step.slip_samples = len(steady)
 
 
-def ladder(client: str, hold_s: float, rate: float, workdir: Path, budget_s: float) -> list[Step]:
-    """Climb until a step fails or the time budget is spent."""
+def ladder(
+    client: str, hold_s: float, rate: float, workdir: Path, budget_s: float, top: int | None = None
+) -> list[Step]:
+    """Climb until a step fails, the time budget is spent or the next count is above `top`."""
     steps: list[Step] = []
     deadline = time.monotonic() + budget_s
     for clients in LADDERS[client]:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or (top is not None and clients > top):
             break
         step = run_step(client, clients, hold_s, CONNECT_RATE.get(client, rate), workdir)
         steps.append(step)
@@ -237,6 +239,9 @@ def main() -> int:
     parser.add_argument("--connect-rate", type=float, default=500.0)
     parser.add_argument("--budget", type=float, default=150.0, help="seconds per ladder before it stops")
     parser.add_argument(
+        "--top", type=int, metavar="N", help="no step above N clients (make bench's short ladders)"
+    )
+    parser.add_argument(
         "--sink-check", action="store_true", help="ours at its best count against the simulator"
     )
     parser.add_argument("--out", type=Path, default=Path("runs/bench/streams_per_core.json"))
@@ -248,7 +253,7 @@ def main() -> int:
               "connect_rate": args.connect_rate}
     steps: list[Step] = []
     for client in args.clients.split(","):
-        steps += ladder(client, args.hold, args.connect_rate, workdir, args.budget)
+        steps += ladder(client, args.hold, args.connect_rate, workdir, args.budget, args.top)
         _write(args.out, header, steps)
     best = summary(steps).get("ours", {}).get("streams_per_core")
     if args.sink_check and isinstance(best, int) and best:

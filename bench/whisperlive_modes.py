@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import REPO, load_average, python_module
-from stack.local import LocalStack, StackError, StackSettings
+from loadgen.core.errors import UserError
+from loadgen.core.protocol import replica_name
+from stack.local import LocalStack, StackSettings
 from stack.ports import LocalPorts, free_base_port
-from whisperlive.errors import WhisperLiveError
 from whisperlive.models import resolve_model
 from whisperlive.replica import stop_replica
 
@@ -217,7 +218,7 @@ def preflight() -> str | None:
         return "whisper-live is not installed: run `make install` (pip install whisper-live)"
     try:
         resolve_model(MODEL)
-    except WhisperLiveError as exc:
+    except UserError as exc:
         return f"the {MODEL} weights are missing: {exc}"
     return None
 
@@ -274,8 +275,8 @@ def inference_of(stack: LocalStack) -> Inference:
     """Transcriptions counted by the stack's Prometheus (last scrape) and batches by the replicas' logs."""
     count = _prometheus_scalar(stack.prometheus_url, f"sum({TRANSCRIPTIONS}_count)")
     total = _prometheus_scalar(stack.prometheus_url, f"sum({TRANSCRIPTIONS}_sum)")
-    logs = [stack.log_path(name).read_text(errors="replace") for name in stack.processes
-            if name.startswith("whisperlive-")]
+    logs = [stack.log_path(replica_name(i)).read_text(errors="replace")
+            for i in range(1, stack.settings.replicas + 1)]
     batches, items = batched(logs)
     mean = round(total / count, 3) if count and total is not None else None
     return Inference(None if count is None else int(count), mean, batches, items)
@@ -330,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{mode}: starting the stack", flush=True)
         try:
             results.append(measure_mode(mode, MODES[mode], out, args.steps, args.limit))
-        except (RuntimeError, StackError, WhisperLiveError) as exc:  # the modes measured so far are kept
+        except (RuntimeError, UserError) as exc:  # StackError too; the modes measured so far are kept
             print(f"whisperlive_modes: {mode}: {exc}", file=sys.stderr)
             return 1
         print(describe(results[-1]), flush=True)

@@ -1,4 +1,7 @@
-"""Command line: `python -m stack up|down|status|render` (behind scripts/local_stack.sh)."""
+"""Command line: `python -m stack up|down|status|replica|render` (behind scripts/local_stack.sh).
+
+`replica ACTION N` is how `loadgen chaos` and `loadgen ramp --chaos` act on the local stack: through a
+process boundary, as they act on Compose through the Docker API (loadgen never imports stack)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stack.local import LocalStack, SimulatorSettings, StackError, StackSettings
+from loadgen.core.errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
+from stack.local import REPLICA_ACTIONS, LocalStack, SimulatorSettings, StackSettings
 from stack.ports import BALANCER, LocalPorts
 from stack.render import ROOT, committed_files
-from whisperlive.errors import UsageError
 
 _DEFAULTS = StackSettings()
 _SIM = SimulatorSettings()
@@ -18,23 +21,21 @@ BACKENDS = ("whisperlive", "simulator")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a subcommand; failures print one line. Exit 0 ok, 1 failed or not all running, 2 bad flag."""
+    """Run a subcommand; failures print one line on stderr with their exit code (loadgen/core/errors.py):
+    1 failed or not all running, 2 bad flag."""
     parser = build_parser()
     args, replica_args = parser.parse_known_args(argv)
     if replica_args and args.command != "up":
         parser.error(f"unrecognized arguments: {' '.join(replica_args)}")
     try:
         return int(args.run(args, tuple(replica_args)))
-    except UsageError as exc:
+    except UserError as exc:
         print(f"stack: {exc}", file=sys.stderr)
-        return 2
-    except StackError as exc:
-        print(f"stack: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser with its four subcommands."""
+    """The parser with its five subcommands."""
     parser = argparse.ArgumentParser(
         prog="python -m stack",
         description="The local scaled stack (replicas + nginx + exporters + Prometheus + Alertmanager).",
@@ -55,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         _add_run_dir(sub)
         sub.set_defaults(run=run)
+    replica = commands.add_parser(
+        "replica",
+        help="fault injection: kill (SIGKILL), pause (SIGSTOP), resume (SIGCONT) or restart replica N; "
+        "prints what was done in one line",
+    )
+    replica.add_argument("action", choices=REPLICA_ACTIONS)
+    replica.add_argument("index", type=int, metavar="N", help="the replica, from 1")
+    _add_run_dir(replica)
+    replica.set_defaults(run=_replica)
     render = commands.add_parser("render", help="write the committed Compose and k8s renders")
     render.add_argument("--check", action="store_true", help="only check they are up to date (exit 1 if not)")
     render.set_defaults(run=_render)
@@ -132,7 +142,7 @@ def _up(args: argparse.Namespace, replica_args: tuple[str, ...]) -> int:
         f"balancer {stack.balancer_url}, prometheus {stack.prometheus_url}, alertmanager "
         f"{stack.alertmanager_url}; stop with: scripts/local_stack.sh down --run-dir {args.run_dir}"
     )
-    return 0
+    return EXIT_OK
 
 
 def _simulator(args: argparse.Namespace) -> SimulatorSettings | None:
@@ -148,14 +158,19 @@ def _simulator(args: argparse.Namespace) -> SimulatorSettings | None:
 def _down(args: argparse.Namespace, _: tuple[str, ...]) -> int:
     stopped = LocalStack.attach(args.run_dir, log=_say).down()
     _say(f"down: {len(stopped)} process(es) stopped")
-    return 0
+    return EXIT_OK
 
 
 def _status(args: argparse.Namespace, _: tuple[str, ...]) -> int:
     statuses = LocalStack.attach(args.run_dir).status()
     for status in statuses:
         print(status.line())
-    return 0 if statuses and all(s.running and s.listening for s in statuses) else 1
+    return EXIT_OK if statuses and all(s.running and s.listening for s in statuses) else EXIT_FAILED
+
+
+def _replica(args: argparse.Namespace, _: tuple[str, ...]) -> int:
+    print(LocalStack.attach(args.run_dir).act_on_replica(args.action, args.index), flush=True)
+    return EXIT_OK
 
 
 def _render(args: argparse.Namespace, _: tuple[str, ...]) -> int:
@@ -166,12 +181,12 @@ def _render(args: argparse.Namespace, _: tuple[str, ...]) -> int:
     if args.check:
         for path in stale:
             print(f"stale: {path} (run `python -m stack render`)")
-        return 1 if stale else 0
+        return EXIT_FAILED if stale else EXIT_OK
     for path, text in stale.items():
         (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
         (ROOT / path).write_text(text)
         print(f"wrote {path}")
-    return 0
+    return EXIT_OK
 
 
 def _read(path: Path) -> str | None:

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from loadgen.core.errors import EXIT_FAILED, NotReadyError, UsageError, UserError
+from loadgen.core.protocol import REPLICA_PREFIX, replica_name
 from stack import procs
 from stack.ports import MAX_REPLICAS, LocalPorts, is_free
 from stack.render import (
@@ -37,7 +39,6 @@ from stack.render import (
     render_prometheus,
 )
 from whisperlive.cli import parse_serve_settings
-from whisperlive.errors import NotReadyError, UsageError
 from whisperlive.readiness import wait_until_ready
 from whisperlive.replica import ReplicaSpec, replica_command, start_replica
 
@@ -48,11 +49,15 @@ ALERTMANAGER = "alertmanager"
 ALERTMANAGER_PROGRAMS = ("prometheus-alertmanager", "alertmanager")  # Debian's name, upstream's name
 LOADGEN = "loadgen"  # scraped while a `loadgen run --metrics-port` runs beside the stack
 MANAGED_REPLICA_FLAGS = ("--host", "--port", "--metrics-port", "--model", "--max-clients", "--omp-threads")
+KILL, PAUSE, RESUME, RESTART = "kill", "pause", "resume", "restart"
+REPLICA_ACTIONS = (KILL, PAUSE, RESUME, RESTART)  # `python -m stack replica ACTION N`
 _POLL_S = 0.25
 
 
-class StackError(Exception):
+class StackError(UserError):
     """Why the stack cannot start or act: one line, printed by the CLI."""
+
+    exit_code = EXIT_FAILED
 
 
 @dataclass(frozen=True)
@@ -302,11 +307,33 @@ class LocalStack:
         """Each recorded process: running or dead, its port listening or not."""
         return [procs.status(record, self.host) for record in self._records.values()]
 
+    def act_on_replica(self, action: str, index: int) -> str:
+        """Fault injection (`python -m stack replica`): kill (SIGKILL), pause (SIGSTOP), resume (SIGCONT)
+        or restart (kill if running, start again, wait until ready) replica `index` (from 1); the one-line
+        detail of what was done."""
+        name = replica_name(index)
+        record = self._records.get(name)
+        if record is None:
+            raise UsageError(f"{name} is not in the stack: it has replicas 1..{self.settings.replicas}")
+        if action == KILL:
+            return f"SIGKILL pid {record.pid} ({self.kill_replica(index)})"
+        if action == PAUSE:
+            return f"SIGSTOP pid {self.pause_replica(index)}"
+        if action == RESUME:
+            return f"SIGCONT pid {self.resume_replica(index)}"
+        if action != RESTART:
+            raise UsageError(f"unknown replica action {action!r}; use one of {', '.join(REPLICA_ACTIONS)}")
+        if any(s.running for s in self.status() if s.name == name):
+            self.kill_replica(index)
+        started = time.monotonic()
+        self.restart_replica(index)
+        return f"restarted, ready in {time.monotonic() - started:.1f} s"
+
     def kill_replica(self, index: int) -> str:
         """SIGKILL replica `index` (from 1) and return its address; for failover tests."""
-        record = self._records.get(f"whisperlive-{index}")
+        record = self._records.get(replica_name(index))
         if record is None or not procs.kill(record):
-            raise StackError(f"whisperlive-{index} is not running")
+            raise StackError(f"{replica_name(index)} is not running")
         return self.replica_addresses[index - 1]
 
     def pause_replica(self, index: int) -> int:
@@ -318,17 +345,17 @@ class LocalStack:
         return self._signal_replica(index, signal.SIGCONT)
 
     def _signal_replica(self, index: int, sig: signal.Signals) -> int:
-        record = self._records.get(f"whisperlive-{index}")
+        record = self._records.get(replica_name(index))
         process = procs.live_process(record) if record is not None else None
         if process is None:
-            raise StackError(f"whisperlive-{index} is not running")
+            raise StackError(f"{replica_name(index)} is not running")
         process.send_signal(sig)
         return process.pid
 
     def restart_replica(self, index: int) -> None:
         """Start replica `index` (from 1) again, after it died, and wait until it is ready."""
-        if any(s.running for s in self.status() if s.name == f"whisperlive-{index}"):
-            raise StackError(f"whisperlive-{index} is running: kill it first")
+        if any(s.running for s in self.status() if s.name == replica_name(index)):
+            raise StackError(f"{replica_name(index)} is running: kill it first")
         self._wait_replica(self._replica_spec(index), self._launch_replica(index))
 
     def ensure_up(self) -> None:
@@ -340,7 +367,7 @@ class LocalStack:
             self.up()
             return
         for index in range(1, self.settings.replicas + 1):
-            if not running.get(f"whisperlive-{index}"):
+            if not running.get(replica_name(index)):
                 self.restart_replica(index)
 
     # Starting.
@@ -411,7 +438,7 @@ class LocalStack:
     def _launch_replica(self, index: int) -> subprocess.Popen[bytes]:
         """Start replica `index` (from 1) on its backend and record it; no readiness here."""
         spec = self._replica_spec(index)
-        name = f"whisperlive-{index}"
+        name = replica_name(index)
         if self.settings.simulator is None:
             return self._track(name, start_replica(spec), spec.port)
         return self._spawn(
@@ -443,7 +470,7 @@ class LocalStack:
             "--listen",
             f"{self.host}:{self.settings.ports.exporters}",
             "--process-pidfile-glob",
-            str(self.run_dir / "pids" / "whisperlive-*.pid"),
+            str(self.run_dir / "pids" / f"{REPLICA_PREFIX}-*.pid"),
             "--nginx-status-url",
             self.nginx_status_url,
         ]
@@ -497,7 +524,7 @@ class LocalStack:
         return ReplicaSpec(
             port=s.ports.replica(index),
             metrics_port=s.ports.replica_metrics(index),
-            log_path=self.log_path(f"whisperlive-{index}"),
+            log_path=self.log_path(replica_name(index)),
             host=self.host,
             model=s.model,
             max_clients=s.max_clients,
@@ -536,7 +563,7 @@ class LocalStack:
             "backend": self.settings.backend,
             "replicas": [
                 {
-                    "name": f"whisperlive-{index}",
+                    "name": replica_name(index),
                     "address": f"{spec.host}:{spec.port}",
                     "url": spec.url,
                     "metrics_url": (

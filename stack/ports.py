@@ -9,6 +9,8 @@ import random
 import socket
 from dataclasses import dataclass
 
+from loadgen.core.protocol import replica_name
+
 BALANCER = 9090
 NGINX_STATUS = 9091
 PROMETHEUS = 9092
@@ -89,8 +91,8 @@ class LocalPorts:
         named[self.alertmanager] = "Alertmanager"
         named[self.exporters] = "exporters"
         for i in range(1, replicas + 1):
-            named[self.replica(i)] = f"whisperlive-{i} WebSocket"
-            named[self.replica_metrics(i)] = f"whisperlive-{i} metrics"
+            named[self.replica(i)] = f"{replica_name(i)} WebSocket"
+            named[self.replica_metrics(i)] = f"{replica_name(i)} metrics"
         return named
 
 

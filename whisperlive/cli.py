@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from whisperlive.errors import NotReadyError, UsageError, WhisperLiveError
+from loadgen.core.errors import EXIT_OK, NotReadyError, UsageError, UserError
+from loadgen.core.protocol import API_KEY_ENV
 from whisperlive.settings import BACKENDS, ServeSettings, validate
 
 REPLICA_NAME_ENV = "POD_NAME"
-API_KEY_ENV = "WHISPERLIVE_API_KEY"
 _DESCRIPTION = "Run or check a WhisperLive replica (the real upstream server)."
 _DEFAULTS = ServeSettings()
 
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args))
-    except WhisperLiveError as exc:
+    except UserError as exc:
         print(f"whisperlive: {exc}", file=sys.stderr)
         return exc.exit_code
 
@@ -175,6 +175,6 @@ def _run_ready(args: argparse.Namespace) -> int:
         result = wait_until_ready(args.url, args.timeout, api_key=args.api_key, accept_wait=args.accept_wait)
     except NotReadyError as exc:
         print(exc)
-        return 1
+        return exc.exit_code
     print(describe(args.url, result))
-    return 0
+    return EXIT_OK

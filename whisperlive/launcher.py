@@ -10,7 +10,7 @@ import sys
 import time
 from types import FrameType
 
-from whisperlive.errors import SetupError
+from loadgen.core.errors import SetupError
 from whisperlive.models import ResolvedModel, resolve_model
 from whisperlive.settings import ServeSettings
 from whisperlive.vad_model import seed_vad_model

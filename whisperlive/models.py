@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperlive.errors import SetupError
+from loadgen.core.errors import SetupError
 from whisperlive.fsutil import atomic_concat, installed_package_dir
 
 MODEL_FILE = "model.bin"

@@ -17,8 +17,8 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from loadgen.core.errors import NotReadyError
 from loadgen.core.protocol import END_OF_AUDIO, Malformed, Ready, ServerError, StreamOptions, Wait, decode
-from whisperlive.errors import NotReadyError
 
 _MAX_ATTEMPT_S = 10.0
 _LOG_TAIL_LINES = 20

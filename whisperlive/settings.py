@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whisperlive.errors import UsageError
+from loadgen.core.errors import UsageError
 
 BACKENDS = ("faster_whisper",)
 

@@ -18,7 +18,8 @@ from whisper_live.backend.faster_whisper_backend import ServeClientFasterWhisper
 from whisper_live.server import TranscriptionServer
 from whisper_live.transcriber.transcriber_faster_whisper import WhisperModel
 
-from whisperlive.errors import SetupError
+from loadgen.core.errors import SetupError
+from loadgen.core.protocol import REPLICA_HEADER
 from whisperlive.settings import ServeSettings
 
 
@@ -51,9 +52,6 @@ def preload_single_model(model_dir: Path, device: Device) -> None:
 def start_metrics(host: str, port: int) -> None:
     """Serve the whisperlive_* metrics on host:port (upstream's own endpoint binds 0.0.0.0)."""
     prometheus_client.start_http_server(port, addr=host)
-
-
-REPLICA_HEADER = "X-Replica"
 
 
 def announce_replica(name: str) -> None:

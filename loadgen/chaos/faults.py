@@ -1,8 +1,10 @@
 """Fault injection: kill, pause or restart one replica during a step, and log it to events.jsonl.
 
-`parse_chaos` (pure) reads a `--chaos` spec; `LocalChaos` acts on the local stack's processes
-(SIGKILL, SIGSTOP/SIGCONT, restart), `ComposeChaos` on Compose containers through the Docker SDK
-(selected by the `com.docker.compose.service` and `com.docker.compose.container-number` labels).
+`parse_chaos` (pure) reads a `--chaos` spec; `LocalChaos` acts on the local stack's processes (SIGKILL,
+SIGSTOP/SIGCONT, restart) through `python -m stack replica ACTION N --run-dir DIR`, `ComposeChaos` on
+Compose containers through the Docker SDK (selected by the `com.docker.compose.service` and
+`com.docker.compose.container-number` labels). Both act across a process boundary: loadgen never
+imports `stack` (pyproject.toml's import contracts), which itself imports `whisperlive` and `loadgen`.
 `inject` runs one spec on a schedule and appends every action to the run's `events.jsonl`
 (docs/RUN_DIR.md).
 
@@ -16,21 +18,21 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from loadgen.core.errors import ServerUnreachable, UsageError
-
-if TYPE_CHECKING:
-    from stack.local import LocalStack
+from loadgen.core.protocol import REPLICA_PREFIX, replica_name
 
 KILL, PAUSE, RESUME, RESTART = "kill", "pause", "resume", "restart"
 ACTIONS = (KILL, PAUSE, RESTART)
 DEFAULT_PAUSE_S = 10.0
-COMPOSE_SERVICE = "whisperlive"
+COMPOSE_SERVICE = REPLICA_PREFIX  # Compose names replica N `whisperlive-N` too
 _SPEC = re.compile(
     r"^(?P<action>[a-z]+)-replica(?::(?P<replica>\d+))?@(?P<at>[0-9.]+)(?::(?P<duration>[0-9.]+))?$"
 )
@@ -98,41 +100,37 @@ class ChaosTarget(Protocol):
 
 
 class LocalChaos:
-    """Faults on the local stack's replica processes (`stack.local.LocalStack`)."""
+    """Faults on the local stack's replica processes, through `python -m stack replica` (one process per
+    action; a restart blocks until the replica is ready again)."""
 
-    def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
+    def __init__(self, stack_dir: Path) -> None:
+        self.stack_dir = stack_dir
+
+    @classmethod
+    def attach(cls, stack_dir: Path) -> LocalChaos:
+        """The stack in `stack_dir`, checked now (`python -m stack status`): a usage error when there is
+        none, before any step runs."""
+        chaos = cls(stack_dir)
+        chaos._stack("status")
+        return chaos
 
     def name(self, replica: int) -> str:
         """`whisperlive-N`, the pid file's name."""
-        return f"whisperlive-{replica}"
+        return replica_name(replica)
 
     def act(self, action: str, replica: int) -> str:
-        """Signal the replica's process (restart: kill if running, start again, wait until ready)."""
-        from stack.local import StackError
+        """Kill, pause, resume or restart the replica; the stack's one-line detail of what it did."""
+        return self._stack("replica", action, str(replica))
 
-        try:
-            return self._act(action, replica)
-        except StackError as exc:
-            raise UsageError(str(exc)) from exc
-
-    def _act(self, action: str, replica: int) -> str:
-        record = self.stack.processes.get(self.name(replica))
-        if record is None:
-            count = self.stack.settings.replicas
-            raise UsageError(f"{self.name(replica)} is not in the stack: it has replicas 1..{count}")
-        if action == KILL:
-            address = self.stack.kill_replica(replica)
-            return f"SIGKILL pid {record.pid} ({address})"
-        if action == PAUSE:
-            return f"SIGSTOP pid {self.stack.pause_replica(replica)}"
-        if action == RESUME:
-            return f"SIGCONT pid {self.stack.resume_replica(replica)}"
-        if any(s.running for s in self.stack.status() if s.name == self.name(replica)):
-            self.stack.kill_replica(replica)
-        started = time.monotonic()
-        self.stack.restart_replica(replica)
-        return f"restarted, ready in {time.monotonic() - started:.1f} s"
+    def _stack(self, *command: str) -> str:
+        """Run `python -m stack COMMAND --run-dir DIR`: its last stdout line; when it fails, its last stderr
+        line (less the `stack: ` prefix) as a usage error (`status` exits 1 without one when a process is
+        down: that stack is still there)."""
+        argv = [sys.executable, "-m", "stack", *command, "--run-dir", str(self.stack_dir)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0 and (errors := done.stderr.strip().splitlines()):
+            raise UsageError(errors[-1].removeprefix("stack: "))
+        return (done.stdout.strip().splitlines() or [""])[-1]
 
 
 class ComposeChaos:
@@ -186,12 +184,7 @@ def open_target(
             return ComposeChaos(docker.from_env(), service, project)
         except docker.errors.DockerException as exc:
             raise ServerUnreachable(f"cannot reach the Docker engine ({exc}); is dockerd running?") from exc
-    from stack.local import LocalStack, StackError
-
-    try:
-        return LocalChaos(LocalStack.attach(stack_dir))
-    except StackError as exc:
-        raise UsageError(str(exc)) from exc
+    return LocalChaos.attach(stack_dir)
 
 
 def event_appender(path: Path) -> EventSink:

@@ -151,6 +151,7 @@ class LiveView:
                 f"step {step['index']} ({step['phase']}) {step['clients']} clients: p95 lag {lag} s, "
                 f"WER {_pct(step['window']['wer'])}: {verdict_text(step)}",
                 highlight=False,
+                soft_wrap=True,  # one line per step, whatever the width: the criteria stay on it
             )
         self._logged = len(state.steps)
         if self._live is not None:

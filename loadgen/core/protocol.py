@@ -15,6 +15,17 @@ import orjson
 END_OF_AUDIO = b"END_OF_AUDIO"
 SAMPLE_RATE = 16_000
 MAX_MESSAGE_BYTES = 2**20  # a server message above this closes the connection (1009): `oversized`
+# The handshake's extras around upstream's protocol, shared by the client (loadgen) and the server side
+# (whisperlive, stack): defined here only.
+API_KEY_ENV = "WHISPERLIVE_API_KEY"  # the API key: `whisperlive serve` requires it, loadgen sends it
+UPSTREAM_HEADER = "X-Upstream"  # added by our nginx config: the upstream address that served the upgrade
+REPLICA_HEADER = "X-Replica"  # sent by `whisperlive serve --replica-name` (the pod name on Kubernetes)
+REPLICA_PREFIX = "whisperlive"  # replica N of the local stack or of Compose is `whisperlive-N`
+
+
+def replica_name(index: int) -> str:
+    """Replica `index`'s (from 1) name: its pid and log file, its process label, its chaos target."""
+    return f"{REPLICA_PREFIX}-{index}"
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,13 @@ class SessionResult:
         if data.get("word_errors") is not None:
             data["word_errors"] = WordErrors(**data["word_errors"])
         return cls(**data)
+
+
+@dataclass
+class RunRecord:
+    """What the run as a whole did, beyond its sessions."""
+
+    started_at: float
+    ended_at: float = 0.0
+    peak_streams: int = 0
+    results: list[SessionResult] = field(default_factory=list)

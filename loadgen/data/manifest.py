@@ -9,8 +9,8 @@ import time
 from importlib import metadata
 from typing import Any
 
+from loadgen.core.session_result import RunRecord
 from loadgen.data.corpus import Corpus
-from loadgen.live.runner import RunRecord
 
 SECRET_FLAGS = ("--api-key",)  # their values never reach a file: replaced by REDACTED
 REDACTED = "<redacted>"

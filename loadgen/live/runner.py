@@ -12,10 +12,10 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from loadgen.core.schedule import continuous_selection, start_offset
-from loadgen.core.session_result import STOPPED, SessionResult
+from loadgen.core.session_result import STOPPED, RunRecord, SessionResult
 from loadgen.core.stream_audio import build_plan, silence
 from loadgen.data.corpus import Corpus, Utterance
 from loadgen.live.session import SessionSettings, StreamSession
@@ -35,16 +35,6 @@ class LoadShape:
     mode: str = PER_FILE
     connect_rate: float = 5.0  # clients started per second
     gap_s: float = 1.0  # silence between files in continuous mode
-
-
-@dataclass
-class RunRecord:
-    """What the run as a whole did, beyond its sessions."""
-
-    started_at: float
-    ended_at: float = 0.0
-    peak_streams: int = 0
-    results: list[SessionResult] = field(default_factory=list)
 
 
 def session_utterances(

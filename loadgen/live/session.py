@@ -28,7 +28,9 @@ from loadgen.core.kpi import word_errors
 from loadgen.core.protocol import (
     END_OF_AUDIO,
     MAX_MESSAGE_BYTES,
+    REPLICA_HEADER,
     SAMPLE_RATE,
+    UPSTREAM_HEADER,
     Disconnect,
     Malformed,
     Ready,
@@ -55,9 +57,6 @@ from loadgen.live.ws_client import (
     connect,
 )
 from loadgen.telemetry.metrics import UNKNOWN_REPLICA, LoadgenMetrics, StreamObservers
-
-UPSTREAM_HEADER = "X-Upstream"  # added by our nginx config: the upstream address that served the upgrade
-REPLICA_HEADER = "X-Replica"  # sent by `whisperlive serve --replica-name` (the pod name on Kubernetes)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 
-from loadgen.core.errors import UserError
+from loadgen.core.errors import EXIT_INTERRUPTED, UserError
 from loadgen.workers.metrics_aggregate import WorkerMetricsCollector
 
 LOCALHOST = "127.0.0.1"
@@ -67,7 +67,7 @@ def _worker_main(command: Command, args: argparse.Namespace, log: str) -> None:
             out.write(f"error: {exc}\n")
             code = exc.exit_code
         except KeyboardInterrupt:
-            code = 130
+            code = EXIT_INTERRUPTED
     raise SystemExit(code)
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadgen.cli.commands.common import API_KEY_ENV
-from loadgen.core.protocol import StreamOptions
+from loadgen.core.protocol import API_KEY_ENV, StreamOptions
 from loadgen.core.session_result import SessionResult
 from loadgen.core.stream_audio import build_plan
 from loadgen.data.results_file import read_results

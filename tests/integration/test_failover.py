@@ -37,9 +37,8 @@ def run_with_chaos(local_stack, corpus: Path, tmp_path: Path, spec: str, files: 
     ]  # fmt: skip
     loadgen = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        asyncio.run(
-            inject(parse_chaos(spec), LocalChaos(local_stack), event_appender(events), 0, time.monotonic())
-        )
+        target = LocalChaos(local_stack.run_dir)  # `python -m stack replica` acts on the stack
+        asyncio.run(inject(parse_chaos(spec), target, event_appender(events), 0, time.monotonic()))
         stdout, _ = loadgen.communicate(timeout=180)
     finally:
         loadgen.kill()

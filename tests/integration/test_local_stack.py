@@ -20,8 +20,16 @@ import psutil
 import pytest
 from websockets.asyncio.client import connect
 
-from loadgen.core.protocol import END_OF_AUDIO, Ready, ServerError, StreamOptions, Wait, decode
-from loadgen.live.session import UPSTREAM_HEADER, serving_replica
+from loadgen.core.protocol import (
+    END_OF_AUDIO,
+    UPSTREAM_HEADER,
+    Ready,
+    ServerError,
+    StreamOptions,
+    Wait,
+    decode,
+)
+from loadgen.live.session import serving_replica
 from stack import procs
 from stack.local import LocalStack
 from stack.ports import free_base_port

@@ -13,8 +13,8 @@ import psutil
 import pytest
 from websockets.asyncio.client import connect
 
+from loadgen.core.errors import NotReadyError
 from loadgen.core.protocol import Ready, StreamOptions, decode
-from whisperlive.errors import NotReadyError
 from whisperlive.readiness import check_ready, probe, wait_until_ready
 from whisperlive.replica import ReplicaSpec, start_replica, stop_replica
 

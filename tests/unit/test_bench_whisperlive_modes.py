@@ -113,7 +113,7 @@ def test_missing_weights_are_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import bench.whisperlive_modes as modes
-    from whisperlive.errors import SetupError
+    from loadgen.core.errors import SetupError
 
     # A double: the weights are installed on this machine, and uninstalling them would break other tests.
     def missing(name: str) -> None:

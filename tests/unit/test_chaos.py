@@ -90,12 +90,25 @@ def test_compose_chaos_without_such_a_replica_is_a_usage_error():
 
 
 def test_a_replica_outside_the_local_stack_is_one_clear_line(tmp_path):
-    from loadgen.chaos.faults import LocalChaos
-    from stack.local import LocalStack, StackSettings
+    """Through the real `python -m stack replica` process, on a stack.json of 3 replicas none started."""
+    import json
 
-    stack = LocalStack(StackSettings(replicas=3, run_dir=tmp_path))
-    with pytest.raises(UsageError, match=r"whisperlive-7 is not in the stack: it has replicas 1\.\.3"):
-        LocalChaos(stack).act("kill", 7)
+    from loadgen.chaos.faults import LocalChaos
+    from stack.local import StackSettings
+
+    settings = StackSettings(replicas=3, run_dir=tmp_path)
+    (tmp_path / "stack.json").write_text(json.dumps({"settings": settings.to_json(), "processes": {}}))
+    chaos = LocalChaos.attach(tmp_path)
+    assert chaos.name(7) == "whisperlive-7"
+    with pytest.raises(UsageError, match=r"^whisperlive-7 is not in the stack: it has replicas 1\.\.3$"):
+        chaos.act("kill", 7)
+
+
+def test_no_local_stack_is_refused_when_the_target_opens(tmp_path):
+    from loadgen.chaos.faults import open_target
+
+    with pytest.raises(UsageError, match=f"^no stack in {tmp_path}: "):
+        open_target(compose=False, stack_dir=tmp_path)
 
 
 def test_chaos_sh_without_a_stack_is_one_line_and_exit_2(tmp_path):

@@ -44,7 +44,8 @@ def test_an_empty_audio_dir_is_one_line_and_exit_3(capsys, tmp_path):
 
 
 def test_resilience_flags_reach_the_session_settings(monkeypatch):
-    from loadgen.cli.commands.common import API_KEY_ENV, session_settings
+    from loadgen.cli.commands.common import session_settings
+    from loadgen.core.protocol import API_KEY_ENV
 
     settings = session_settings(parse("--reconnect", "--max-reconnects", "3", "--api-key", "k1"), "ws://h:1")
     assert settings.reconnect is not None and settings.reconnect.max_attempts == 3

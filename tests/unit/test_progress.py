@@ -4,7 +4,7 @@ import io
 
 from rich.console import Console
 
-from loadgen.cli.progress import live_view, verdict_table
+from loadgen.cli.progress import LiveView, live_view, verdict_table
 from loadgen.core.search import EXPLICIT, Step
 from loadgen.core.verdict import Thresholds, judge
 from loadgen.core.window import Window
@@ -56,3 +56,14 @@ def test_live_view_shows_the_step_the_clients_and_the_window():
     text = _render(live_view(state, StepTiming(), now=10.0))
     assert "#1 (explicit): 4 clients, measuring" in text
     assert "3 / 4" in text and "0.42 s" in text and "2 clients: PASS" in text
+
+
+def test_the_step_line_keeps_its_failing_criteria_on_one_line_at_80_columns():
+    failing = _step(3, 64, 0.9)
+    failing["window"]["wer"] = 0.5
+    failing["verdict"] = judge(failing["window"], Thresholds(), baseline_wer=0.1).to_json_dict()
+    out = io.StringIO()
+    LiveView(Console(width=80, file=out), StepTiming(), live=False).update(RampState(steps=[failing]))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and len(lines[0]) > 80
+    assert lines[0].endswith("FAIL: p95_transcript_lag, wer")

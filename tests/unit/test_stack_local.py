@@ -3,6 +3,7 @@ processes that still are what the stack started are ever signalled."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.core.errors import EXIT_FAILED, EXIT_USAGE, UsageError
 from stack import procs
 from stack.cli import main
 from stack.local import LocalStack, SimulatorSettings, StackError, StackSettings, problems
 from stack.ports import LocalPorts, free_base_port
 from stack.render import ScrapeJob
-from whisperlive.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -161,3 +162,24 @@ def test_down_leaves_alone_a_pid_that_is_no_longer_what_was_started(tmp_path, sl
     assert stack.down() == []
     assert sleeper.poll() is None
     assert not stack.pid_path("whisperlive-1").exists()
+
+
+def test_replica_actions_exit_with_the_error_table_codes(tmp_path, capsys):
+    """`python -m stack replica` (what loadgen's chaos runs): a replica outside the stack is a usage
+    error (2), a recorded replica whose process is gone cannot be signalled (1)."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    record = procs.ProcessRecord("whisperlive-1", dead.pid, 0.0, ("python",), 9091, str(tmp_path / "w1.log"))
+    settings = StackSettings(replicas=1, run_dir=tmp_path)
+    state = {"settings": settings.to_json(), "processes": {"whisperlive-1": record.to_json()}}
+    (tmp_path / "stack.json").write_text(json.dumps(state))
+    assert main(["replica", "kill", "2", "--run-dir", str(tmp_path)]) == EXIT_USAGE
+    assert main(["replica", "pause", "1", "--run-dir", str(tmp_path)]) == EXIT_FAILED
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "stack: whisperlive-2 is not in the stack: it has replicas 1..1",
+        "stack: whisperlive-1 is not running",
+    ]
+    with pytest.raises(SystemExit) as refused:
+        main(["replica", "explode", "1", "--run-dir", str(tmp_path)])
+    assert refused.value.code == EXIT_USAGE

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.core.errors import SetupError, UsageError
 from whisperlive.cli import main, parse_serve_settings
-from whisperlive.errors import SetupError, UsageError
 from whisperlive.launcher import startup_line
 from whisperlive.models import (
     BASE_SIDE_FILES,

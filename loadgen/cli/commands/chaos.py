@@ -19,7 +19,8 @@ from loadgen.chaos.faults import (
     event_appender,
     open_target,
 )
-from loadgen.cli.commands.common import EXIT_OK, positive_float, positive_int
+from loadgen.cli.commands.common import positive_float, positive_int
+from loadgen.core.errors import EXIT_OK
 
 
 def register(commands: argparse._SubParsersAction) -> None:

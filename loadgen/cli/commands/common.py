@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
-from loadgen.core.errors import UsageError
-from loadgen.core.protocol import StreamOptions
+from loadgen.core.errors import EXIT_USAGE, UsageError
+from loadgen.core.protocol import API_KEY_ENV, StreamOptions
 from loadgen.core.reconnect import ReconnectPolicy
 from loadgen.data.corpus import Corpus, load_corpus
 from loadgen.live.pool import PoolShape
@@ -20,15 +20,12 @@ from loadgen.live.session import SessionSettings
 from loadgen.live.ws_client import CLIENTS, DEFAULT_CLIENT
 from loadgen.telemetry.event_loop import add_event_loop_arg
 
-EXIT_OK, EXIT_SESSIONS_FAILED, EXIT_INTERRUPTED = 0, 1, 130
-API_KEY_ENV = "WHISPERLIVE_API_KEY"  # the variable the server side (`whisperlive serve`) reads too
-
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line and exits 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def positive_int(text: str) -> int:

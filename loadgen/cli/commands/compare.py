@@ -11,8 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loadgen.cli.commands.common import EXIT_OK, EXIT_SESSIONS_FAILED
-from loadgen.core.errors import UsageError
+from loadgen.core.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def _percent(text: str) -> float:
@@ -77,7 +76,7 @@ def command_compare(args: argparse.Namespace, console: Console) -> int:
     else:
         result = compare_runs(runs[0], runs[1], args.tolerance)
         tables, notes = comparison_tables(result), [f"{result.verdict.upper()}: {result.reason}"]
-        code = EXIT_OK if result.verdict == OK else EXIT_SESSIONS_FAILED
+        code = EXIT_OK if result.verdict == OK else EXIT_FAILED
         if result.verdict == REGRESSION:
             notes[0] = f"[red]{notes[0]}[/]"
     for table in tables:

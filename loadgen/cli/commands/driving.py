@@ -20,9 +20,6 @@ from rich.console import Console
 from rich.text import Text
 
 from loadgen.cli.commands.common import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SESSIONS_FAILED,
     add_generator_args,
     add_metrics_args,
     add_workers_arg,
@@ -37,7 +34,7 @@ from loadgen.cli.commands.common import (
 from loadgen.cli.commands.serve import command_serve
 from loadgen.cli.preflight import check_reachable
 from loadgen.cli.progress import LiveView, print_verdict_table
-from loadgen.core.errors import UsageError, UserError
+from loadgen.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError
 from loadgen.core.shards import Shard, StepClock
 from loadgen.data.corpus import Corpus
 from loadgen.data.manifest import redacted_argv
@@ -342,7 +339,7 @@ def finish(drive: Drive, console: Console, outcome: dict[str, Any], answer: str,
     if drive.interrupted:
         console.print("interrupted: the steps judged so far are kept", highlight=False)
         return EXIT_INTERRUPTED
-    return EXIT_OK if passed else EXIT_SESSIONS_FAILED
+    return EXIT_OK if passed else EXIT_FAILED
 
 
 def _report(drive: Drive, console: Console) -> Path | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from loadgen.core.errors import EXIT_OK, EXIT_SETUP
 from loadgen.data.prepare_audio import format_report, prepare_audio
 
 
@@ -23,4 +24,4 @@ def command_prepare_audio(args: argparse.Namespace, console: Console) -> int:
     """Exit 0 when at least one usable file was written, 3 otherwise."""
     report = prepare_audio(args.src, args.dst, require_reference=not args.no_reference)
     console.print(format_report(report), highlight=False, markup=False, soft_wrap=True)
-    return 0 if report.written else 3
+    return EXIT_OK if report.written else EXIT_SETUP

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loadgen.cli.commands.common import EXIT_OK, EXIT_SESSIONS_FAILED
+from loadgen.core.errors import EXIT_FAILED, EXIT_OK
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -46,4 +46,4 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     for note in report.run.notes:
         console.print(f"[yellow]note[/] {note}", highlight=False, soft_wrap=True)
     console.print(f"report: {html}  (report.md, summary.json beside it)", highlight=False, soft_wrap=True)
-    return EXIT_OK if report.verdict.passed else EXIT_SESSIONS_FAILED
+    return EXIT_OK if report.verdict.passed else EXIT_FAILED

@@ -12,9 +12,6 @@ from pathlib import Path
 from rich.console import Console
 
 from loadgen.cli.commands.common import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SESSIONS_FAILED,
     add_audio_args,
     add_metrics_args,
     add_resilience_args,
@@ -30,14 +27,14 @@ from loadgen.cli.commands.common import (
 )
 from loadgen.cli.console import summary_view
 from loadgen.cli.preflight import check_reachable
-from loadgen.core.errors import UsageError
-from loadgen.core.session_result import SUCCESSES
+from loadgen.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from loadgen.core.session_result import SUCCESSES, RunRecord
 from loadgen.core.summary import summarize
 from loadgen.data.corpus import Corpus
 from loadgen.data.manifest import run_dir_manifest, run_manifest
 from loadgen.data.results_file import JsonlWriter, write_json
 from loadgen.data.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, RunDir
-from loadgen.live.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape, RunRecord
+from loadgen.live.runner import CONTINUOUS, PER_FILE, LoadRunner, LoadShape
 from loadgen.telemetry.event_loop import add_event_loop_arg
 from loadgen.telemetry.event_loop import run as run_on_loop
 from loadgen.telemetry.loop_monitor import SATURATION_THRESHOLD_S, LoopMonitor, SaturationRecord, monitored
@@ -163,7 +160,7 @@ def _run_in_workers(args: argparse.Namespace, console: Console, corpus: Corpus, 
         if run_dir:
             manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
             run_dir.write_manifest(manifest)
-    for line in failed_workers(workers, ok_codes=(EXIT_OK, EXIT_SESSIONS_FAILED, EXIT_INTERRUPTED)):
+    for line in failed_workers(workers, ok_codes=(EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED)):
         console.print(f"[red]{line}[/]", highlight=False, soft_wrap=True)
     record.peak_streams, saturation = parts.worker_summaries()
     _warn_if_saturated(console, saturation)
@@ -215,4 +212,4 @@ def _conclude(
     if interrupted:
         return EXIT_INTERRUPTED
     all_ok = summary.sessions > 0 and sum(summary.outcomes[o] for o in SUCCESSES) == summary.sessions
-    return EXIT_OK if all_ok else EXIT_SESSIONS_FAILED
+    return EXIT_OK if all_ok else EXIT_FAILED

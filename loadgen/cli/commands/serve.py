@@ -10,7 +10,6 @@ from pathlib import Path
 from rich.console import Console
 
 from loadgen.cli.commands.common import (
-    EXIT_OK,
     add_generator_args,
     add_metrics_args,
     load_audio,
@@ -19,6 +18,7 @@ from loadgen.cli.commands.common import (
     serve_metrics,
     session_settings,
 )
+from loadgen.core.errors import EXIT_OK
 from loadgen.data.results_file import JsonlWriter
 from loadgen.live.control import control_app, start_control
 from loadgen.live.runner import PER_FILE

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loadgen.cli.commands.common import EXIT_OK, load_audio, positive_int
-from loadgen.core.errors import UsageError
+from loadgen.cli.commands.common import load_audio, positive_int
+from loadgen.core.errors import EXIT_OK, UsageError
 from loadgen.sim.model import FAULT_MODES, LagModel
 from loadgen.sim.server import Simulator, run_simulator
 

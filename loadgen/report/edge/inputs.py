@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadgen.core.errors import UsageError, UserError
+from loadgen.core.errors import EXIT_SETUP, UsageError, UserError
 from loadgen.core.shards import merge_steps
 from loadgen.core.verdict import Thresholds
 from loadgen.data.run_dir import EVENTS, MANIFEST, STEPS, SUMMARY, RunDir
@@ -26,7 +26,7 @@ from loadgen.report.model.usage import StepResources, resources_from_json
 class RunDirError(UserError):
     """The run directory exists but its files cannot be read as documented in docs/RUN_DIR.md."""
 
-    exit_code = 3
+    exit_code = EXIT_SETUP
 
 
 def _run_dir(path: Path) -> RunDir:
