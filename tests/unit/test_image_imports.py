@@ -29,7 +29,7 @@ def test_the_guard_names_a_module_the_pip_lines_leave_out():
     problems = check_image(name, (ROOT / name).read_text(), without, [])
     assert problems and all("imports orjson" in p for p in problems)
     assert any(
-        "HEALTHCHECK" in p and "loadgen.core.protocol <- whisperlive.readiness <- whisperlive.cli" in p
+        "HEALTHCHECK" in p and "(loadgen.core.protocol <- whisperlive.cli <- whisperlive.__main__)" in p
         for p in problems
     )
 
