@@ -13,7 +13,7 @@ that is not a status is a `ValueError` naming what is wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from loadgen.core.kpi import LatencyStats
@@ -66,7 +66,7 @@ class Shard:
         return None if index is None or count is None else cls(index, count)
 
 
-def latency_from_json(block: Any) -> LatencyStats | None:
+def _latency(block: Any) -> LatencyStats | None:
     """A percentile block of a window (None: `null`, or not a complete block)."""
     values = [_num(_object(block).get(name)) for name in ("count", "avg", "p50", "p95", "p99", "max")]
     if any(v is None for v in values):
@@ -120,11 +120,6 @@ class WindowSnapshot:
     replicas: dict[str, ReplicaCounts]
     histograms: dict[str, str] | None = None  # latency -> encoded HdrHistogram; None: not written
 
-    def latency(self, kind: str) -> LatencyStats | None:
-        """The percentile block of `kind` (one of LATENCIES)."""
-        block: LatencyStats | None = getattr(self, kind)
-        return block
-
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object, in the documented field order (`histograms` only when there are some)."""
         data = asdict(self)
@@ -148,9 +143,9 @@ class WindowSnapshot:
             connect_attempts=_int(w.get("connect_attempts")),
             connects_ready=_int(w.get("connects_ready")),
             error_kinds=_counts(w.get("error_kinds")),
-            transcript_lag=latency_from_json(w.get("transcript_lag")),
-            finalization_lag=latency_from_json(w.get("finalization_lag")),
-            send_slip=latency_from_json(w.get("send_slip")),
+            transcript_lag=_latency(w.get("transcript_lag")),
+            finalization_lag=_latency(w.get("finalization_lag")),
+            send_slip=_latency(w.get("send_slip")),
             word_errors=_int(w.get("word_errors")) or 0,
             reference_words=_int(w.get("reference_words")) or 0,
             wer=_num(w.get("wer")),
@@ -288,7 +283,7 @@ class StepRecord:
             window=WindowSnapshot.from_json(window) if isinstance(window, Mapping) else None,
             verdict=Verdict.from_json(r.get("verdict")),
             baseline_wer=_num(r.get("baseline_wer")),
-            shard=Shard.from_json(r.get("shard")) if "shard" in r else None,
+            shard=Shard.from_json(r.get("shard")),
             step_clients=_int(r.get("step_clients")),
             shards=_int(r.get("shards")),
             start_spread_s=_num(r.get("start_spread_s")),
@@ -367,7 +362,7 @@ class WindowReading:
     started_at: float
     target: int
     active: int
-    window: WindowSnapshot = field(repr=False)
+    window: WindowSnapshot
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON answer."""

@@ -27,7 +27,8 @@ from loadgen.telemetry.metrics import LoadgenMetrics, StreamObservers
 
 
 class Driver(Protocol):
-    """What a ramp needs from a load generator, in process or over HTTP."""
+    """What a ramp needs from a load generator, in process or over HTTP. mypy checks `LoadService`,
+    `ControlClient` and `WorkerPool` against it where loadgen.cli.commands.driving yields each as one."""
 
     async def status(self) -> DriverStatus:
         """Target, clients alive, streaming sessions, current step."""
