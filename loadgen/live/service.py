@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from loadgen.core.records import CorpusInfo, DriverStatus, WindowReading
+from loadgen.core.records import UNKNOWN_REPLICA, CorpusInfo, DriverStatus, WindowReading
 from loadgen.core.session_result import STOPPED, SessionResult
 from loadgen.core.window import Window
 from loadgen.data.corpus import Corpus
@@ -117,8 +117,9 @@ class LoadService:
 
     def _ready(self, result: SessionResult) -> None:
         now = time.time()
-        self._note_connect(now, result.replica or "")
-        self.metrics.window.connected(now, result.replica or "")
+        replica = result.replica or UNKNOWN_REPLICA
+        self._note_connect(now, replica)
+        self.metrics.window.connected(now, replica)
         self.metrics.window.streams(now, self.launcher.streams)
 
     def _note_connect(self, at: float, replica: str | None) -> None:
