@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.core.kpi import WordErrors
+from loadgen.core.records import StepRecord
 from loadgen.core.session_result import SessionResult
 from loadgen.data.run_dir import RunDir
 from loadgen.report.model.usl import usl_throughput
@@ -133,6 +134,11 @@ def step(
         },
         "verdict": {"passed": lag_pass and error_ratio <= 0.01, "criteria": criteria},
     }
+
+
+def records(lines: list[dict[str, Any]]) -> list[StepRecord]:
+    """steps.jsonl lines as the report reads them."""
+    return [StepRecord.from_json(line) for line in lines]
 
 
 def ramp_steps(system: System, clients: list[int]) -> list[dict[str, Any]]:

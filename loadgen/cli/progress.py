@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from loadgen.core.kpi import LatencyStats
+from loadgen.core.records import StepRecord, WindowSnapshot
+from loadgen.core.session_result import DROPPED, ERROR, REFUSED
 from loadgen.live.ramp import MEASURING, RampState, StepTiming, time_left
 
 TABLE_WIDTH = 120  # the verdict table's width at least, also in logs and pipes
@@ -26,15 +28,21 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f} %"
 
 
-def _p(block: dict[str, Any] | None, key: str) -> float | None:
-    return None if block is None else block[key]
+def _p95(block: LatencyStats | None) -> float | None:
+    return None if block is None else block.p95
 
 
-def _criterion(step: dict[str, Any], name: str) -> float | None:
-    for criterion in step["verdict"]["criteria"]:
-        if criterion["name"] == name:
-            return criterion["value"]
-    return None
+def _p99(block: LatencyStats | None) -> float | None:
+    return None if block is None else block.p99
+
+
+def _criterion(step: StepRecord, name: str) -> float | None:
+    criterion = None if step.verdict is None else step.verdict.criterion(name)
+    return None if criterion is None else criterion.value
+
+
+def _errors(window: WindowSnapshot) -> int:
+    return window.sessions.get(ERROR, 0) + window.sessions.get(DROPPED, 0)
 
 
 def _duration(seconds: float | None) -> str:
@@ -55,30 +63,24 @@ def live_view(state: RampState, timing: StepTiming, now: float) -> Table:
     table.add_row("clients streaming / target", f"{state.active} / {state.target}")
     window = state.window if state.stage == MEASURING else None
     if window is not None:
-        table.add_row("p95 transcript lag (window)", f"{_secs(_p(window['transcript_lag'], 'p95'))} s")
-        table.add_row("WER (window)", _pct(window["wer"]))
-        sessions = window["sessions"]
-        table.add_row(
-            "errors / refused (window)", f"{sessions['error'] + sessions['dropped']} / {sessions['refused']}"
-        )
+        table.add_row("p95 transcript lag (window)", f"{_secs(_p95(window.transcript_lag))} s")
+        table.add_row("WER (window)", _pct(window.wer))
+        table.add_row("errors / refused (window)", f"{_errors(window)} / {window.sessions.get(REFUSED, 0)}")
     if state.steps:
         last = state.steps[-1]
-        table.add_row("last step", f"{last['clients']} clients: {verdict_text(last)}")
+        table.add_row("last step", f"{last.clients} clients: {verdict_text(last)}")
     step_left = max(0.0, state.stage_ends_at - now) if state.stage_ends_at else None
     table.add_row("this stage ends in", _duration(step_left))
     table.add_row("time left", _duration(time_left(state, timing, now)))
     return table
 
 
-def verdict_text(step: dict[str, Any]) -> str:
+def verdict_text(step: StepRecord) -> str:
     """PASS, or FAIL with the failing criteria named."""
-    if step["verdict"]["passed"]:
-        return "PASS"
-    failing = [c["name"] for c in step["verdict"]["criteria"] if c["passed"] is False]
-    return "FAIL: " + ", ".join(failing)
+    return "not judged" if step.verdict is None else step.verdict.headline
 
 
-def verdict_table(steps: Sequence[dict[str, Any]]) -> Table:
+def verdict_table(steps: Sequence[StepRecord]) -> Table:
     """One row per judged step, in the order they ran."""
     table = Table(title="Verdict per step", title_justify="left")
     for column in (
@@ -95,25 +97,24 @@ def verdict_table(steps: Sequence[dict[str, Any]]) -> Table:
     ):
         table.add_column(column, justify="left" if column in ("phase", "verdict") else "right")
     for step in steps:
-        window = step["window"]
-        sessions = window["sessions"]
-        style = "green" if step["verdict"]["passed"] else "red"
+        window = step.window
+        style = "green" if step.passed else "red"
         table.add_row(
-            str(step["index"]),
-            step["phase"],
-            str(step["clients"]),
-            _secs(_p(window["transcript_lag"], "p95")),
-            _pct(window["wer"]),
+            str(step.index),
+            step.phase,
+            str(step.clients),
+            _secs(None if window is None else _p95(window.transcript_lag)),
+            _pct(None if window is None else window.wer),
             _pct(_criterion(step, "connection_success")),
-            str(sessions["error"] + sessions["dropped"]),
-            str(sessions["refused"]),
-            _secs(_p(window["send_slip"], "p99")),
+            "-" if window is None else str(_errors(window)),
+            "-" if window is None else str(window.sessions.get(REFUSED, 0)),
+            _secs(None if window is None else _p99(window.send_slip)),
             f"[{style}]{verdict_text(step)}[/]",
         )
     return table
 
 
-def print_verdict_table(console: Console, steps: Sequence[dict[str, Any]]) -> None:
+def print_verdict_table(console: Console, steps: Sequence[StepRecord]) -> None:
     """Print the verdict table, at least TABLE_WIDTH wide when the output is not a terminal (logs, CI)."""
     if not console.is_terminal:
         console.width = max(console.width, TABLE_WIDTH)
@@ -146,10 +147,11 @@ class LiveView:
     def update(self, state: RampState) -> None:
         """Redraw; print a line for every step judged since the last call."""
         for step in state.steps[self._logged :]:
-            lag = _secs(_p(step["window"]["transcript_lag"], "p95"))
+            window = step.window
+            lag = _secs(None if window is None else _p95(window.transcript_lag))
             self.console.print(
-                f"step {step['index']} ({step['phase']}) {step['clients']} clients: p95 lag {lag} s, "
-                f"WER {_pct(step['window']['wer'])}: {verdict_text(step)}",
+                f"step {step.index} ({step.phase}) {step.clients} clients: p95 lag {lag} s, "
+                f"WER {_pct(None if window is None else window.wer)}: {verdict_text(step)}",
                 highlight=False,
                 soft_wrap=True,  # one line per step, whatever the width: the criteria stay on it
             )

@@ -38,6 +38,12 @@ class LatencyStats:
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         return cls(len(values), float(values.mean()), float(p50), float(p95), float(p99), float(values.max()))
 
+    def rounded(self) -> LatencyStats:
+        """The same, to 0.1 ms: as windows write it."""
+        return LatencyStats(
+            self.count, *(round(v, 4) for v in (self.avg, self.p50, self.p95, self.p99, self.max))
+        )
+
 
 @dataclass(frozen=True)
 class WordErrors:

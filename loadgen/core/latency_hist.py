@@ -8,7 +8,6 @@ but a clock step could) are clamped to 1 µs. Pure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 
 from hdrh.histogram import HdrHistogram
 
@@ -23,17 +22,14 @@ def _new() -> HdrHistogram:
 
 
 class LatencyHistogram:
-    """An HdrHistogram fed incrementally: each sample is recorded once, however often it is encoded."""
+    """An HdrHistogram fed one sample at a time, encoded as often as it is read."""
 
     def __init__(self) -> None:
         self._histogram = _new()
-        self._recorded = 0
 
-    def catch_up(self, samples: Sequence[float]) -> None:
-        """Record `samples[n:]`, where n samples were recorded before (samples only ever grow)."""
-        for value in samples[self._recorded :]:
-            self._histogram.record_value(min(max(round(value * _MICRO), _LOWEST), _HIGHEST))
-        self._recorded = len(samples)
+    def record(self, value: float) -> None:
+        """Record one sample (seconds)."""
+        self._histogram.record_value(min(max(round(value * _MICRO), _LOWEST), _HIGHEST))
 
     def encode(self) -> str:
         """The compressed, base64 histogram of everything recorded."""
@@ -43,11 +39,12 @@ class LatencyHistogram:
 def encode(samples: Sequence[float]) -> str:
     """The compressed, base64 histogram of `samples` (seconds)."""
     histogram = LatencyHistogram()
-    histogram.catch_up(samples)
+    for value in samples:
+        histogram.record(value)
     return histogram.encode()
 
 
-def merged_block(encoded: Iterable[str]) -> dict[str, float] | None:
+def merged_block(encoded: Iterable[str]) -> LatencyStats | None:
     """count/avg/p50/p95/p99/max (seconds) of the union of encoded histograms; None when empty."""
     total = _new()
     for text in encoded:
@@ -63,4 +60,4 @@ def merged_block(encoded: Iterable[str]) -> dict[str, float] | None:
         p99=total.get_value_at_percentile(99) / _MICRO,
         max=total.get_max_value() / _MICRO,
     )
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(stats).items()}
+    return stats.rounded()

@@ -14,29 +14,19 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from loadgen.core.latency_hist import merged_block
+from loadgen.core.records import (
+    LATENCIES,
+    ActiveClients,
+    ReplicaCounts,
+    Shard,
+    StepRecord,
+    WindowSnapshot,
+)
 from loadgen.core.verdict import Thresholds, judge
-from loadgen.core.window import LATENCIES
 
 SETTLE_S = 2.0  # between a step's end and the next step's start: the last window reads, retirements
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This generator's place among `count` shards."""
-
-    index: int
-    count: int
-
-    def share(self, clients: int) -> int:
-        """This shard's part of `clients`."""
-        return clients // self.count + (1 if self.index < clients % self.count else 0)
-
-    def to_json_dict(self) -> dict[str, int]:
-        """The `shard` object of run.json and of each step record."""
-        return {"index": self.index, "count": self.count}
 
 
 def parse_shard(text: str) -> Shard:
@@ -87,85 +77,99 @@ def ramp_allowance(steps: Sequence[int], shard: Shard, connect_rate: float, time
     return largest / connect_rate + timeout_s
 
 
-def _sum(values: Sequence[Any]) -> float:
+def _sum(values: Sequence[float | None]) -> float:
     return sum(v for v in values if v is not None)
 
 
-def _replicas(windows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    merged: dict[str, dict[str, float]] = {}
+def _replicas(windows: Sequence[WindowSnapshot]) -> dict[str, ReplicaCounts]:
+    merged: dict[str, ReplicaCounts] = {}
     for window in windows:
-        for name, values in (window.get("replicas") or {}).items():
-            into = merged.setdefault(name, {})
-            for key, value in values.items():
-                into[key] = into.get(key, 0) + value
+        for name, counts in window.replicas.items():
+            into = merged.get(name, ReplicaCounts(0, 0.0))
+            merged[name] = ReplicaCounts(
+                into.sessions + counts.sessions, into.transcribed_audio_s + counts.transcribed_audio_s
+            )
     return dict(sorted(merged.items()))
 
 
-def merge_windows(windows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _active(windows: Sequence[WindowSnapshot]) -> ActiveClients | None:
+    active = [w.active_clients for w in windows if w.active_clients is not None]
+    if not active:
+        return None
+    return ActiveClients(
+        sum(a.min for a in active), sum(a.max for a in active), round(sum(a.avg for a in active), 3)
+    )
+
+
+def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
     """One window from the shards' windows of the same step: counts add, percentiles come from the
     merged histograms, WER from the summed word counts."""
-    duration = max(w["duration_s"] for w in windows)
-    active = [w["active_clients"] for w in windows]
-    words = int(_sum([w.get("reference_words") for w in windows]))
-    errors = int(_sum([w.get("word_errors") for w in windows]))
-    transcribed = _sum([w.get("transcribed_audio_s") for w in windows])
+    duration = max(w.duration_s for w in windows)
+    words = sum(w.reference_words for w in windows)
+    errors = sum(w.word_errors for w in windows)
+    transcribed = sum(w.transcribed_audio_s for w in windows)
     sessions: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     for w in windows:
-        sessions.update(w.get("sessions") or {})
-        kinds.update(w.get("error_kinds") or {})
-    histograms = {
-        kind: [w["histograms"][kind] for w in windows if kind in (w.get("histograms") or {})]
-        for kind in LATENCIES
-    }
-    return {
-        "duration_s": duration,
-        "active_clients": {key: round(_sum([a[key] for a in active]), 3) for key in ("min", "max", "avg")},
-        "sessions": dict(sessions),
-        "connect_attempts": int(_sum([w.get("connect_attempts") for w in windows])),
-        "connects_ready": int(_sum([w.get("connects_ready") for w in windows])),
-        "error_kinds": dict(kinds),
-        **{kind: merged_block(histograms[kind]) for kind in LATENCIES},
-        "word_errors": errors,
-        "reference_words": words,
-        "wer": round(errors / words, 5) if words else None,
-        "audio_sent_s": round(_sum([w.get("audio_sent_s") for w in windows]), 3),
-        "transcribed_audio_s": round(transcribed, 3),
-        "throughput": round(transcribed / duration, 4) if duration else None,
-        "replicas": _replicas(windows),
-    }
+        sessions.update(w.sessions)
+        kinds.update(w.error_kinds)
+    encoded = [w.histograms or {} for w in windows]
+    blocks = {kind: merged_block(h[kind] for h in encoded if kind in h) for kind in LATENCIES}
+    return WindowSnapshot(
+        duration_s=duration,
+        active_clients=_active(windows),
+        sessions=dict(sessions),
+        connect_attempts=int(_sum([w.connect_attempts for w in windows])),
+        connects_ready=int(_sum([w.connects_ready for w in windows])),
+        error_kinds=dict(kinds),
+        transcript_lag=blocks["transcript_lag"],
+        finalization_lag=blocks["finalization_lag"],
+        send_slip=blocks["send_slip"],
+        word_errors=errors,
+        reference_words=words,
+        wer=round(errors / words, 5) if words else None,
+        audio_sent_s=round(sum(w.audio_sent_s for w in windows), 3),
+        transcribed_audio_s=round(transcribed, 3),
+        throughput=round(transcribed / duration, 4) if duration else None,
+        replicas=_replicas(windows),
+    )
 
 
-def merge_steps(records: Sequence[dict[str, Any]], thresholds: Thresholds) -> list[dict[str, Any]]:
+def _spread(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    known = [v for v in values if v is not None]
+    return (min(known), max(known)) if known else (None, None)
+
+
+def merge_steps(records: Sequence[StepRecord], thresholds: Thresholds) -> list[StepRecord]:
     """Shard step records (those with a `shard` field) merged per step index and judged again as one;
     unsharded records are returned as they are."""
-    if not any("shard" in r for r in records):
+    if not any(r.shard is not None for r in records):
         return list(records)
-    by_index: dict[int, list[dict[str, Any]]] = {}
+    by_index: dict[int, list[StepRecord]] = {}
     for record in records:
-        by_index.setdefault(int(record["index"]), []).append(record)
-    merged: list[dict[str, Any]] = []
+        by_index.setdefault(record.index, []).append(record)
+    merged: list[StepRecord] = []
     baseline: float | None = None
     for index in sorted(by_index):
         parts = by_index[index]
-        window = merge_windows([p["window"] for p in parts])
-        if baseline is None and window["wer"] is not None:
-            baseline = window["wer"]
+        windows = [p.window for p in parts if p.window is not None]
+        window = merge_windows(windows) if windows else None
+        if baseline is None and window is not None and window.wer is not None:
+            baseline = window.wer
+        first, last = _spread([p.started_at for p in parts])
         merged.append(
-            {
-                "index": index,
-                "clients": sum(int(p["clients"]) for p in parts),
-                "phase": parts[0]["phase"],
-                "started_at": min(p["started_at"] for p in parts),
-                "measure_from": min(p["measure_from"] for p in parts),
-                "ended_at": max(p["ended_at"] for p in parts),
-                "shards": len(parts),
-                "start_spread_s": round(
-                    max(p["started_at"] for p in parts) - min(p["started_at"] for p in parts), 3
-                ),
-                "window": window,
-                "verdict": judge(window, thresholds, baseline).to_json_dict(),
-                "baseline_wer": baseline,
-            }
+            StepRecord(
+                index=index,
+                clients=sum(p.clients for p in parts),
+                phase=parts[0].phase,
+                started_at=first,
+                measure_from=_spread([p.measure_from for p in parts])[0],
+                ended_at=_spread([p.ended_at for p in parts])[1],
+                window=window,
+                verdict=None if window is None else judge(window, thresholds, baseline),
+                baseline_wer=baseline,
+                shards=len(parts),
+                start_spread_s=None if first is None or last is None else round(last - first, 3),
+            )
         )
     return merged

@@ -6,10 +6,11 @@ a criterion without data never fails a step. The step passes when no criterion f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 
+from loadgen.core.kpi import LatencyStats
+from loadgen.core.records import Criterion, Verdict, WindowSnapshot
 from loadgen.core.session_result import DROPPED, ERROR, REFUSED, STOPPED
 
 
@@ -32,38 +33,6 @@ class Thresholds:
     def names(cls) -> tuple[str, ...]:
         """Every threshold's name."""
         return tuple(f.name for f in fields(cls))
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """One named check: passed is None when the window had no data for it."""
-
-    name: str
-    value: float | None
-    limit: float | None
-    passed: bool | None
-    detail: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """All criteria of one step."""
-
-    criteria: list[Criterion] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """No criterion failed."""
-        return all(c.passed is not False for c in self.criteria)
-
-    @property
-    def failing(self) -> list[Criterion]:
-        """The criteria that failed, in order."""
-        return [c for c in self.criteria if c.passed is False]
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The `verdict` object of docs/RUN_DIR.md."""
-        return {"passed": self.passed, "criteria": [asdict(c) for c in self.criteria]}
 
 
 def _at_most(
@@ -90,43 +59,48 @@ def _secs(value: float) -> str:
     return f"{value:.2f} s"
 
 
-def _p(block: Mapping[str, Any] | None, key: str) -> float | None:
-    return None if block is None else float(block[key])
-
-
-def _transcripts(window: Mapping[str, Any]) -> Criterion:
-    count = 0 if window["transcript_lag"] is None else int(window["transcript_lag"]["count"])
-    if window["active_clients"]["max"] == 0:
+def _transcripts(window: WindowSnapshot) -> Criterion:
+    count = 0 if window.transcript_lag is None else window.transcript_lag.count
+    if window.active_clients is None or window.active_clients.max == 0:
         return Criterion("transcripts", count, 1, None, "no stream was active in the window")
     ok = count > 0
     detail = f"{count} transcript updates" if ok else "streams were active but no transcript arrived"
     return Criterion("transcripts", count, 1, ok, detail)
 
 
-def _ratios(window: Mapping[str, Any]) -> tuple[float | None, float | None]:
+def _ratios(window: WindowSnapshot) -> tuple[float | None, float | None]:
     """(connection success, error ratio) of the window; None where nothing was counted."""
-    attempts, ready = window["connect_attempts"], window["connects_ready"]
-    sessions = window["sessions"]
+    attempts, ready = window.connect_attempts, window.connects_ready
+    sessions = window.sessions
     judged = sum(sessions.values()) - sessions.get(STOPPED, 0)
     errors = sessions.get(ERROR, 0) + sessions.get(DROPPED, 0)
-    return (ready / attempts if attempts else None), (errors / judged if judged else None)
+    success = ready / attempts if attempts and ready is not None else None
+    return success, (errors / judged if judged else None)
 
 
-def judge(window: Mapping[str, Any], thresholds: Thresholds, baseline_wer: float | None) -> Verdict:
+def _p95(block: LatencyStats | None) -> float | None:
+    return None if block is None else block.p95
+
+
+def _p99(block: LatencyStats | None) -> float | None:
+    return None if block is None else block.p99
+
+
+def judge(window: WindowSnapshot, thresholds: Thresholds, baseline_wer: float | None) -> Verdict:
     """Judge one window; `baseline_wer` is the 1-client WER (None: the WER criterion has no data)."""
     t = thresholds
     success, errors = _ratios(window)
-    refusals = window["sessions"].get(REFUSED, 0)
-    wer = window["wer"]
+    refusals = window.sessions.get(REFUSED, 0)
+    wer = window.wer
     if wer is None or baseline_wer is None:
         wer_check = Criterion("wer", wer, None, None, "WER: no data" if wer is None else "WER: no baseline")
     else:
         wer_check = _at_most("wer", wer, baseline_wer + t.wer_tolerance, _pct, "WER (baseline + tolerance)")
-    return Verdict(
-        [
+    return Verdict.of(
+        (
             _at_most(
                 "p95_transcript_lag",
-                _p(window["transcript_lag"], "p95"),
+                _p95(window.transcript_lag),
                 t.slo_p95_lag_s,
                 _secs,
                 "p95 transcript lag",
@@ -136,8 +110,8 @@ def judge(window: Mapping[str, Any], thresholds: Thresholds, baseline_wer: float
             _at_most("error_ratio", errors, t.max_error_ratio, _pct, "error ratio"),
             _at_most("refusals", refusals, t.max_refusals, lambda v: f"{v:.0f}", "refusals"),
             wer_check,
-            _slip(_p(window["send_slip"], "p99"), t.max_send_slip_p99_s),
-        ]
+            _slip(_p99(window.send_slip), t.max_send_slip_p99_s),
+        )
     )
 
 

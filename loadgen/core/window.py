@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from loadgen.core.kpi import LatencyStats, WordErrors, corpus_wer
 from loadgen.core.latency_hist import LatencyHistogram
+from loadgen.core.records import LATENCIES, ActiveClients, ReplicaCounts, WindowSnapshot
 from loadgen.core.session_result import OUTCOMES, SUCCESSES, SessionResult
 
-LATENCIES = ("transcript_lag", "finalization_lag", "send_slip")
 
-
-def latency_block(samples: list[float]) -> dict[str, float] | None:
-    """count/avg/p50/p95/p99/max of `samples`, or None when there are none (the JSON `null`)."""
+def latency_block(samples: list[float]) -> LatencyStats | None:
+    """count/avg/p50/p95/p99/max of `samples` (rounded as written), or None when there are none."""
     if not samples:
         return None
-    stats = asdict(LatencyStats.of(samples))
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}
+    return LatencyStats.of(samples).rounded()
 
 
 @dataclass
@@ -47,7 +44,7 @@ class Window:
     connects_ready: int = 0
     connects_failed: int = 0
     replicas: dict[str, ReplicaWindow] = field(default_factory=dict)
-    # the live view reads a window every second: its histograms take only the samples new since then
+    # fed with each sample, so that reading the window (every second, for the live view) only encodes them
     histograms: dict[str, LatencyHistogram] = field(
         default_factory=lambda: {k: LatencyHistogram() for k in LATENCIES}
     )
@@ -69,6 +66,7 @@ class Window:
         """A live `transcript_lag`, `finalization_lag` or `send_slip` sample (seconds)."""
         if self._in(at):
             self.samples[kind].append(value)
+            self.histograms[kind].record(value)
 
     def transcribed(self, at: float, replica: str, seconds: float) -> None:
         """The transcript frontier of a stream on `replica` advanced by `seconds` of audio."""
@@ -106,12 +104,8 @@ class Window:
         """Corpus WER of the successful sessions that ended in the window (NaN without any)."""
         return corpus_wer(self._scored())
 
-    def _encoded(self, kind: str) -> str:
-        self.histograms[kind].catch_up(self.samples[kind])
-        return self.histograms[kind].encode()
-
-    def snapshot(self, now: float) -> dict[str, Any]:
-        """The `window` object of docs/RUN_DIR.md, from the start until `now`."""
+    def snapshot(self, now: float) -> WindowSnapshot:
+        """The `window` object of docs/RUN_DIR.md, from the start until `now`; changes nothing."""
         duration = max(now - self.started_at, 0.0)
         area = self._active_area + self.active * max(now - self._active_since, 0.0)
         outcomes = Counter({o: 0 for o in OUTCOMES})
@@ -119,24 +113,28 @@ class Window:
         scored = self._scored()
         transcribed = sum(r.transcribed_audio_s for r in self.replicas.values())
         wer = corpus_wer(scored)
-        return {
-            "duration_s": round(duration, 3),
-            "active_clients": {
-                "min": self._active_min,
-                "max": self._active_max,
-                "avg": round(area / duration, 3) if duration else float(self.active),
+        return WindowSnapshot(
+            duration_s=round(duration, 3),
+            active_clients=ActiveClients(
+                self._active_min,
+                self._active_max,
+                round(area / duration, 3) if duration else float(self.active),
+            ),
+            sessions=dict(outcomes),
+            connect_attempts=self.connects_ready + self.connects_failed,
+            connects_ready=self.connects_ready,
+            error_kinds=dict(Counter(r.error_kind for r in self.sessions if r.error_kind)),
+            transcript_lag=latency_block(self.samples["transcript_lag"]),
+            finalization_lag=latency_block(self.samples["finalization_lag"]),
+            send_slip=latency_block(self.samples["send_slip"]),
+            word_errors=sum(w.errors for w in scored),
+            reference_words=sum(w.reference_words for w in scored),
+            wer=None if math.isnan(wer) else round(wer, 5),
+            audio_sent_s=round(sum(r.audio_sent_s for r in self.sessions), 3),
+            transcribed_audio_s=round(transcribed, 3),
+            throughput=round(transcribed / duration, 4) if duration else None,
+            replicas={
+                k: ReplicaCounts(v.sessions, v.transcribed_audio_s) for k, v in sorted(self.replicas.items())
             },
-            "sessions": dict(outcomes),
-            "connect_attempts": self.connects_ready + self.connects_failed,
-            "connects_ready": self.connects_ready,
-            "error_kinds": dict(Counter(r.error_kind for r in self.sessions if r.error_kind)),
-            **{kind: latency_block(self.samples[kind]) for kind in LATENCIES},
-            "word_errors": sum(w.errors for w in scored),
-            "reference_words": sum(w.reference_words for w in scored),
-            "wer": None if math.isnan(wer) else round(wer, 5),
-            "audio_sent_s": round(sum(r.audio_sent_s for r in self.sessions), 3),
-            "transcribed_audio_s": round(transcribed, 3),
-            "throughput": round(transcribed / duration, 4) if duration else None,
-            "replicas": {k: asdict(v) for k, v in sorted(self.replicas.items())},
-            "histograms": {kind: self._encoded(kind) for kind in LATENCIES if self.samples[kind]},
-        }
+            histograms={kind: self.histograms[kind].encode() for kind in LATENCIES if self.samples[kind]},
+        )

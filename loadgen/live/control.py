@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
 
 from loadgen.core.errors import ServerUnreachable, UsageError, UserError
+from loadgen.core.records import DriverStatus, WindowReading, window_start_from_json
 from loadgen.live.service import LoadService
+
+Answer = TypeVar("Answer")
 
 SERVICE: web.AppKey[LoadService] = web.AppKey("service", LoadService)
 STOP: web.AppKey[asyncio.Event] = web.AppKey("stop", asyncio.Event)
@@ -52,22 +56,23 @@ def _count(body: dict[str, Any], key: str, required: bool) -> int | None:
 
 
 async def _status(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[SERVICE].status())
+    return web.json_response((await request.app[SERVICE].status()).to_json_dict())
 
 
 async def _target(request: web.Request) -> web.Response:
     body = await _body(request)
     clients = _count(body, "clients", required=True)
     assert clients is not None
-    return web.json_response(await request.app[SERVICE].set_target(clients, _count(body, "step", False)))
+    status = await request.app[SERVICE].set_target(clients, _count(body, "step", False))
+    return web.json_response(status.to_json_dict())
 
 
 async def _start_window(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[SERVICE].start_window())
+    return web.json_response({"started_at": await request.app[SERVICE].start_window()})
 
 
 async def _window(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[SERVICE].window())
+    return web.json_response((await request.app[SERVICE].window()).to_json_dict())
 
 
 async def _record(request: web.Request) -> web.Response:
@@ -80,7 +85,7 @@ async def _record(request: web.Request) -> web.Response:
         status = await request.app[SERVICE].record_to(Path(run_dir) if run_dir else None, shard)
     except UserError as exc:
         raise _bad(str(exc)) from exc
-    return web.json_response(status)
+    return web.json_response(status.to_json_dict())
 
 
 async def _stop(request: web.Request) -> web.Response:
@@ -146,27 +151,41 @@ class ControlClient:
             raise UsageError(f"{method} {url}: {data.get('error', response.status)}")
         return data
 
-    async def status(self) -> dict[str, Any]:
+    async def _typed(
+        self, parse: Callable[[Any], Answer], method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Answer:
+        data = await self._call(method, path, body)
+        try:
+            return parse(data)
+        except ValueError as exc:
+            url = self.base_url + path
+            raise UsageError(
+                f"{method} {url}: not a `loadgen serve` answer ({exc}); is --control one?"
+            ) from exc
+
+    async def status(self) -> DriverStatus:
         """GET /status."""
-        return await self._call("GET", "/status")
+        return await self._typed(DriverStatus.from_json, "GET", "/status")
 
-    async def set_target(self, clients: int, step: int | None = None) -> dict[str, Any]:
+    async def set_target(self, clients: int, step: int | None = None) -> DriverStatus:
         """POST /target."""
-        return await self._call("POST", "/target", {"clients": clients, "step": step})
+        return await self._typed(
+            DriverStatus.from_json, "POST", "/target", {"clients": clients, "step": step}
+        )
 
-    async def start_window(self) -> dict[str, Any]:
-        """POST /window."""
-        return await self._call("POST", "/window")
+    async def start_window(self) -> float:
+        """POST /window; the window's start."""
+        return await self._typed(window_start_from_json, "POST", "/window")
 
-    async def window(self) -> dict[str, Any]:
+    async def window(self) -> WindowReading:
         """GET /window."""
-        return await self._call("GET", "/window")
+        return await self._typed(WindowReading.from_json, "GET", "/window")
 
-    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> dict[str, Any]:
+    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> DriverStatus:
         """POST /record (the path must be one the server can write: same host or container); with
         `shard`, into that shard's sessions file."""
         body = {"run_dir": str(run_dir) if run_dir else None, "shard": shard}
-        return await self._call("POST", "/record", body)
+        return await self._typed(DriverStatus.from_json, "POST", "/record", body)
 
     async def stop(self) -> dict[str, Any]:
         """POST /stop."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadgen.core.records import Shard, StepRecord, WindowSnapshot
 from loadgen.core.search import Search, Step
-from loadgen.core.shards import Shard, StepClock
+from loadgen.core.shards import StepClock
 from loadgen.core.verdict import Thresholds, judge
 from loadgen.data.results_file import JsonlWriter
 from loadgen.live.service import Driver
@@ -50,20 +51,21 @@ class StepTiming:
 class RampState:
     """Where the ramp is, for the live view."""
 
-    started_at: float = field(default_factory=time.time)
     step: Step | None = None
     index: int = -1
     stage: str = RAMPING
     stage_ends_at: float | None = None
     target: int = 0
     active: int = 0
-    window: dict[str, Any] | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    window: WindowSnapshot | None = None
+    steps: list[StepRecord] = field(default_factory=list)
     planned_steps: list[int] | None = None  # explicit schedules: every step's clients, for the time left
 
 
 Listener = Callable[[RampState], None]
 StepHook = Callable[[int], Coroutine[Any, Any, None]]  # run as a task when step `index` starts (e.g. chaos)
+Clock = Callable[[], float]  # wall-clock (unix) seconds
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Ramp:
@@ -79,8 +81,11 @@ class Ramp:
         listener: Listener = lambda _state: None,
         sharding: tuple[Shard, StepClock] | None = None,
         on_step: StepHook | None = None,
+        now: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.driver = driver
+        self.now, self.sleep = now, sleep
         self.sharding = sharding
         self.on_step = on_step
         self._hooks: list[asyncio.Task[None]] = []
@@ -92,11 +97,11 @@ class Ramp:
         self.state = RampState()
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
+    def steps(self) -> list[StepRecord]:
         """Every judged step so far."""
         return self.state.steps
 
-    async def run(self, search: Search) -> list[dict[str, Any]]:
+    async def run(self, search: Search) -> list[StepRecord]:
         """Run steps until the search is done; step hooks still running at the end are cancelled (a
         paused replica is resumed by its hook's own cleanup)."""
         index = 0
@@ -105,7 +110,7 @@ class Ramp:
                 if self.on_step is not None:
                     self._hooks.append(asyncio.create_task(self.on_step(index)))
                 record = await self.step(index, step)
-                search.record(step.clients, record["verdict"]["passed"])
+                search.record(step.clients, bool(record.passed))
                 index += 1
         finally:
             for hook in self._hooks:
@@ -113,7 +118,7 @@ class Ramp:
             await asyncio.gather(*self._hooks, return_exceptions=True)
         return self.steps
 
-    async def step(self, index: int, step: Step) -> dict[str, Any]:
+    async def step(self, index: int, step: Step) -> StepRecord:
         """Reach the step's target, warm up, hold, judge."""
         if self.sharding is not None:
             return await self._aligned_step(index, step, *self.sharding)
@@ -121,25 +126,24 @@ class Ramp:
         await self._wait(WARMUP, self.timing.warmup_s)
         return await self.measure(index, step, started_at, self.timing.hold_s)
 
-    async def _aligned_step(self, index: int, step: Step, shard: Shard, clock: StepClock) -> dict[str, Any]:
+    async def _aligned_step(self, index: int, step: Step, shard: Shard, clock: StepClock) -> StepRecord:
         """A shard's step: this shard's share of the clients, every phase on the shared wall clock."""
-        await self._wait(WAITING, clock.start(index) - time.time())
+        await self._wait(WAITING, clock.start(index) - self.now())
         part = Step(shard.share(step.clients), step.phase)
         started_at = await self.reach(index, part)
-        await self._wait(WARMUP, clock.measure_from(index) - time.time())
-        extra = {"shard": shard.to_json_dict(), "step_clients": step.clients}
-        return await self.measure(index, part, started_at, self.timing.hold_s, extra)
+        await self._wait(WARMUP, clock.measure_from(index) - self.now())
+        return await self.measure(index, part, started_at, self.timing.hold_s, (shard, step.clients))
 
-    async def soak(self, clients: int, duration_s: float, window_s: float) -> list[dict[str, Any]]:
+    async def soak(self, clients: int, duration_s: float, window_s: float) -> list[StepRecord]:
         """Reach `clients`, warm up, then judge consecutive windows until `duration_s` of measuring."""
         step = Step(clients, SOAK)
         started_at = await self.reach(0, step)
         await self._wait(WARMUP, self.timing.warmup_s)
-        end = time.time() + duration_s
+        end = self.now() + duration_s
         index = 0
-        while (left := end - time.time()) > 0.5:
+        while (left := end - self.now()) > 0.5:
             await self.measure(index, step, started_at, min(window_s, left))
-            started_at = time.time()
+            started_at = self.now()
             index += 1
         return self.steps
 
@@ -149,41 +153,46 @@ class Ramp:
         self.state.step, self.state.index = step, index
         before = await self.driver.status()
         status = await self.driver.set_target(step.clients, index)
-        started_at = time.time()
-        expected = self.timing.ramp_s(int(before["clients"]), step.clients)
+        started_at = self.now()
+        expected = self.timing.ramp_s(before.clients, step.clients)
         deadline = started_at + expected + self.timing.ramp_timeout_s
-        self.state.target, self.state.active = status["target"], status["active"]
+        self.state.target, self.state.active = status.target, status.active
         self._stage(RAMPING, started_at + expected)
-        while status["active"] < step.clients and time.time() < deadline:
-            await asyncio.sleep(self.timing.poll_s)
+        while status.active < step.clients and self.now() < deadline:
+            await self.sleep(self.timing.poll_s)
             status = await self.driver.status()
-            self._show(status["target"], status["active"])
+            self._show(status.target, status.active)
         return started_at
 
     async def measure(
-        self, index: int, step: Step, started_at: float, hold_s: float, extra: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Start a window, hold it for `hold_s`, judge it, append the record to steps.jsonl."""
-        measure_from = float((await self.driver.start_window())["started_at"])
+        self,
+        index: int,
+        step: Step,
+        started_at: float,
+        hold_s: float,
+        shard: tuple[Shard, int] | None = None,
+    ) -> StepRecord:
+        """Start a window, hold it for `hold_s`, judge it, append the record to steps.jsonl; `shard`: this
+        generator's shard and the whole step's clients."""
+        measure_from = await self.driver.start_window()
         await self._wait(MEASURING, hold_s)
-        current = await self.driver.window()
-        window = current["window"]
-        if self.baseline_wer is None and window["wer"] is not None:
-            self.baseline_wer = window["wer"]  # the first step with a WER (normally 1 client) is the baseline
-        verdict = judge(window, self.thresholds, self.baseline_wer)
-        record = {
-            "index": index,
-            "clients": step.clients,
-            "phase": step.phase,
-            "started_at": round(started_at, 3),
-            "measure_from": round(measure_from, 3),
-            "ended_at": round(time.time(), 3),
-            "window": window,
-            "verdict": verdict.to_json_dict(),
-            "baseline_wer": self.baseline_wer,
-            **(extra or {}),
-        }
-        self.steps_file.append(record)
+        window = (await self.driver.window()).window
+        if self.baseline_wer is None and window.wer is not None:
+            self.baseline_wer = window.wer  # the first step with a WER (normally 1 client) is the baseline
+        record = StepRecord(
+            index=index,
+            clients=step.clients,
+            phase=step.phase,
+            started_at=round(started_at, 3),
+            measure_from=round(measure_from, 3),
+            ended_at=round(self.now(), 3),
+            window=window,
+            verdict=judge(window, self.thresholds, self.baseline_wer),
+            baseline_wer=self.baseline_wer,
+            shard=None if shard is None else shard[0],
+            step_clients=None if shard is None else shard[1],
+        )
+        self.steps_file.append(record.to_json_dict())
         self.state.steps.append(record)
         self.state.window = None
         self.listener(self.state)
@@ -191,17 +200,17 @@ class Ramp:
 
     async def _wait(self, stage: str, seconds: float) -> None:
         """Sleep `seconds`, refreshing the live view (and the window while measuring)."""
-        end = time.time() + seconds
+        end = self.now() + seconds
         self._stage(stage, end)
-        while (left := end - time.time()) > 0:
-            await asyncio.sleep(min(self.timing.poll_s * 2, left))
+        while (left := end - self.now()) > 0:
+            await self.sleep(min(self.timing.poll_s * 2, left))
             if stage == MEASURING:
                 current = await self.driver.window()
-                self.state.window = current["window"]
-                self._show(current["target"], current["active"])
+                self.state.window = current.window
+                self._show(current.target, current.active)
             else:
                 status = await self.driver.status()
-                self._show(status["target"], status["active"])
+                self._show(status.target, status.active)
 
     def _stage(self, stage: str, ends_at: float) -> None:
         self.state.stage, self.state.stage_ends_at = stage, ends_at
@@ -231,11 +240,10 @@ def time_left(state: RampState, timing: StepTiming, now: float) -> float | None:
     return left
 
 
-def first_failure_is_generator(steps: list[dict[str, Any]]) -> bool:
+def first_failure_is_generator(steps: list[StepRecord]) -> bool:
     """True when the smallest failing step failed only because the generator was saturated."""
-    failed = [s for s in steps if not s["verdict"]["passed"]]
+    failed = [(s.clients, s.verdict) for s in steps if s.verdict is not None and not s.verdict.passed]
     if not failed:
         return False
-    first = min(failed, key=lambda s: s["clients"])
-    names = {c["name"] for c in first["verdict"]["criteria"] if c["passed"] is False}
-    return names == {"send_slip_p99"}
+    _, first = min(failed, key=lambda f: f[0])
+    return {c.name for c in first.failing} == {"send_slip_p99"}

@@ -1,7 +1,8 @@
 """A load generator that stays up: a client pool, its metrics and the current measurement window.
 
 `LoadService` is what `loadgen serve` exposes over HTTP (loadgen.live.control) and what an in-process ramp
-drives directly; both speak the same `Driver` calls, whose answers are the JSON the control API returns.
+drives directly; both speak the same `Driver` calls, whose answers are the records (loadgen.core.records)
+that the control API sends as JSON.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from loadgen.core.records import UNKNOWN_REPLICA, CorpusInfo, DriverStatus, WindowReading
 from loadgen.core.session_result import STOPPED, SessionResult
 from loadgen.core.window import Window
 from loadgen.data.corpus import Corpus
@@ -25,22 +27,24 @@ from loadgen.telemetry.metrics import LoadgenMetrics, StreamObservers
 
 
 class Driver(Protocol):
-    """What a ramp needs from a load generator, in process or over HTTP."""
+    """What a ramp needs from a load generator, in process or over HTTP. mypy checks `LoadService`,
+    `ControlClient` and `WorkerPool` against it where loadgen.cli.commands.driving yields each as one."""
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> DriverStatus:
         """Target, clients alive, streaming sessions, current step."""
 
-    async def set_target(self, clients: int, step: int | None = None) -> dict[str, Any]:
+    async def set_target(self, clients: int, step: int | None = None) -> DriverStatus:
         """Aim for `clients` (and say which ramp step this is); returns the status."""
 
-    async def start_window(self) -> dict[str, Any]:
-        """Start a new measurement window now."""
+    async def start_window(self) -> float:
+        """Start a new measurement window now; returns its start (unix seconds)."""
 
-    async def window(self) -> dict[str, Any]:
-        """The current window's `window` object (docs/RUN_DIR.md) plus `started_at`, target and active."""
+    async def window(self) -> WindowReading:
+        """The current window (docs/RUN_DIR.md's `window` object) plus its start, target and active."""
 
-    async def record_to(self, run_dir: Path | None) -> dict[str, Any]:
-        """Append finished sessions to `run_dir`/sessions.jsonl from now on (None: stop)."""
+    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> DriverStatus:
+        """Append finished sessions to `run_dir`/sessions.jsonl from now on, or with `shard` to that
+        shard's sessions.shard-`shard`.jsonl (None: stop)."""
 
 
 class WindowedMetrics(LoadgenMetrics):
@@ -86,12 +90,9 @@ class LoadService:
     ) -> None:
         self.metrics = metrics
         self.url = settings.url
-        self.corpus = {
-            "root": str(corpus.root),
-            "layout": corpus.layout,
-            "files": len(corpus.utterances),
-            "duration_s": round(corpus.duration_s, 3),
-        }
+        self.corpus = CorpusInfo(
+            str(corpus.root), corpus.layout, len(corpus.utterances), round(corpus.duration_s, 3)
+        )
         self.launcher = SessionLauncher(settings, metrics, [self._ended, *sinks], shape.gap_s, self._ready)
         self.pool = ClientPool(self.launcher, corpus, shape)
         self.step: int | None = None
@@ -116,8 +117,9 @@ class LoadService:
 
     def _ready(self, result: SessionResult) -> None:
         now = time.time()
-        self._note_connect(now, result.replica or "")
-        self.metrics.window.connected(now, result.replica or "")
+        replica = result.replica or UNKNOWN_REPLICA
+        self._note_connect(now, replica)
+        self.metrics.window.connected(now, replica)
         self.metrics.window.streams(now, self.launcher.streams)
 
     def _note_connect(self, at: float, replica: str | None) -> None:
@@ -139,23 +141,23 @@ class LoadService:
         if self._recorder is not None:
             self._recorder.write(result)
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> DriverStatus:
         """Target, clients alive, streaming sessions, step, window start, sessions ended so far."""
-        return {
-            "url": self.url,
-            "mode": self.pool.shape.mode,
-            "corpus": self.corpus,
-            "target": self.pool.target,
-            "clients": self.pool.clients,
-            "retiring": self.pool.retiring,
-            "active": self.launcher.streams,
-            "step": self.step,
-            "window_started_at": self.metrics.window.started_at,
-            "sessions_ended": self.sessions_ended,
-            "recording": str(self._recorder.path) if self._recorder else None,
-        }
+        return DriverStatus(
+            url=self.url,
+            mode=self.pool.shape.mode,
+            corpus=self.corpus,
+            target=self.pool.target,
+            clients=self.pool.clients,
+            retiring=self.pool.retiring,
+            active=self.launcher.streams,
+            step=self.step,
+            window_started_at=self.metrics.window.started_at,
+            sessions_ended=self.sessions_ended,
+            recording=str(self._recorder.path) if self._recorder else None,
+        )
 
-    async def set_target(self, clients: int, step: int | None = None) -> dict[str, Any]:
+    async def set_target(self, clients: int, step: int | None = None) -> DriverStatus:
         """Aim for `clients`; `step` (when given) becomes `loadgen_step`."""
         self.pool.set_target(clients)
         self._connects_from, self._connects = time.time(), []
@@ -164,8 +166,8 @@ class LoadService:
             self.metrics.step.set(step)
         return await self.status()
 
-    async def start_window(self) -> dict[str, Any]:
-        """Start a new measurement window now."""
+    async def start_window(self) -> float:
+        """Start a new measurement window now; returns its start."""
         now = time.time()
         # the first window after a target change also counts the connections made since that change
         since = self._connects_from if self._connects_from is not None else now
@@ -178,19 +180,16 @@ class LoadService:
         self._connects_from, self._connects = None, []
         self.metrics.window = window
         self.metrics.step_wer.set(math.nan)
-        return {"started_at": now}
+        return now
 
-    async def window(self) -> dict[str, Any]:
+    async def window(self) -> WindowReading:
         """The current window, measured until now."""
         window = self.metrics.window
-        return {
-            "started_at": window.started_at,
-            "target": self.pool.target,
-            "active": self.launcher.streams,
-            "window": window.snapshot(time.time()),
-        }
+        return WindowReading(
+            window.started_at, self.pool.target, self.launcher.streams, window.snapshot(time.time())
+        )
 
-    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> dict[str, Any]:
+    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> DriverStatus:
         """Append finished sessions to `run_dir`/sessions.jsonl, or with `shard` to that shard's file
         (None: stop recording)."""
         if self._recorder is not None:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from loadgen.core.kpi import corpus_wer
 from loadgen.core.protocol import PROTOCOL_ERROR_KINDS
+from loadgen.core.records import UNKNOWN_REPLICA
 from loadgen.core.session_result import OUTCOMES, SUCCESSES, SessionResult
 
 # Every SLO threshold we alert on (0.25, 0.5, 1, 2 s) is a bucket boundary.
@@ -23,7 +24,6 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SLIP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 RECENT_SESSIONS = 20
-UNKNOWN_REPLICA = ""
 RECONNECT_RESULTS = ("ok", "failed")
 
 

@@ -9,39 +9,43 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from loadgen.core.errors import ServerUnreachable, UsageError
-from loadgen.core.shards import Shard, merge_windows
+from loadgen.core.records import DriverStatus, Shard, WindowReading
+from loadgen.core.shards import merge_windows
 from loadgen.live.control import ControlClient
 from loadgen.workers.spawn import Worker
 
 READY_TIMEOUT_S = 60.0  # a worker loads the corpus before its control API answers
+Answer = TypeVar("Answer")
 
 
-def merge_status(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The workers' `GET /status` answers as one (pure): counts add, the rest is the first worker's."""
-    first = statuses[0]
-    counts = ("target", "clients", "retiring", "active", "sessions_ended")
-    started = [s["window_started_at"] for s in statuses if s.get("window_started_at") is not None]
-    return {
-        **first,
-        **{key: sum(int(s.get(key) or 0) for s in statuses) for key in counts},
-        "window_started_at": min(started, default=None),
-        "workers": len(statuses),
-    }
+def merge_status(statuses: Sequence[DriverStatus]) -> DriverStatus:
+    """The workers' statuses as one (pure): counts add, the rest is the first worker's."""
+    started = [s.window_started_at for s in statuses if s.window_started_at is not None]
+    return replace(
+        statuses[0],
+        target=sum(s.target for s in statuses),
+        clients=sum(s.clients for s in statuses),
+        retiring=sum(s.retiring for s in statuses),
+        active=sum(s.active for s in statuses),
+        sessions_ended=sum(s.sessions_ended for s in statuses),
+        window_started_at=min(started, default=None),
+    )
 
 
-def merge_window_answers(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The workers' `GET /window` answers as one (pure): the windows merged like shards' windows."""
-    return {
-        "started_at": min(a["started_at"] for a in answers),
-        "target": sum(int(a["target"]) for a in answers),
-        "active": sum(int(a["active"]) for a in answers),
-        "window": merge_windows([a["window"] for a in answers]),
-    }
+def merge_window_answers(answers: Sequence[WindowReading]) -> WindowReading:
+    """The workers' windows as one (pure): the windows merged like shards' windows."""
+    return WindowReading(
+        started_at=min(a.started_at for a in answers),
+        target=sum(a.target for a in answers),
+        active=sum(a.active for a in answers),
+        window=merge_windows([a.window for a in answers]),
+    )
 
 
 class WorkerPool:
@@ -50,31 +54,33 @@ class WorkerPool:
     def __init__(self, clients: Sequence[ControlClient]) -> None:
         self.clients = list(clients)
 
-    async def _all(self, call: Callable[[int, ControlClient], Any]) -> list[dict[str, Any]]:
+    async def _all(self, call: Callable[[int, ControlClient], Awaitable[Answer]]) -> list[Answer]:
         return list(await asyncio.gather(*(call(i, c) for i, c in enumerate(self.clients))))
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> DriverStatus:
         """Every worker's status, merged."""
         return merge_status(await self._all(lambda _, c: c.status()))
 
-    async def set_target(self, clients: int, step: int | None = None) -> dict[str, Any]:
+    async def set_target(self, clients: int, step: int | None = None) -> DriverStatus:
         """Worker i aims for its share of `clients` (the shards' rule: the first ones one more)."""
         count = len(self.clients)
-        return merge_status(
-            await self._all(lambda i, c: c.set_target(Shard(i, count).share(clients), step))
-        )
+        return merge_status(await self._all(lambda i, c: c.set_target(Shard(i, count).share(clients), step)))
 
-    async def start_window(self) -> dict[str, Any]:
-        """A window starts on every worker (within milliseconds of each other)."""
-        answers = await self._all(lambda _, c: c.start_window())
-        return {"started_at": min(a["started_at"] for a in answers)}
+    async def start_window(self) -> float:
+        """A window starts on every worker (within milliseconds of each other): the earliest start."""
+        return min(await self._all(lambda _, c: c.start_window()))
 
-    async def window(self) -> dict[str, Any]:
+    async def window(self) -> WindowReading:
         """The current window of every worker, merged."""
         return merge_window_answers(await self._all(lambda _, c: c.window()))
 
-    async def record_to(self, run_dir: Path | None) -> dict[str, Any]:
-        """Worker i appends its sessions to `run_dir`/sessions.shard-i.jsonl (merged on read)."""
+    async def record_to(self, run_dir: Path | None, shard: int | None = None) -> DriverStatus:
+        """Worker i appends its sessions to `run_dir`/sessions.shard-i.jsonl (merged on read): the pool
+        is sharded already, so it cannot be one shard of a larger run (`shard` must be None)."""
+        if shard is not None:
+            raise UsageError(
+                f"a pool of workers records one shard file per worker; it cannot be shard {shard}"
+            )
         return merge_status(await self._all(lambda i, c: c.record_to(run_dir, shard=i)))
 
     async def stop(self) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadgen.core.records import Shard
 from loadgen.core.session_result import SessionResult
-from loadgen.core.shards import Shard
 from loadgen.data.results_file import JsonlWriter, read_results
 from loadgen.data.run_dir import SESSIONS, RunDir
 from loadgen.telemetry.loop_monitor import SaturationRecord

@@ -78,12 +78,13 @@ async def test_per_file_clients_stream_sessions_back_to_back(corpus, free_port):
         await service.set_target(1)
         await service.start_window()
         await _until(lambda: len(results) >= 2, timeout_s=30)
-        window = (await service.window())["window"]
+        window = (await service.window()).window
     first, second = results[:2]
     assert (first.outcome, second.outcome) == ("ok", "ok")
     assert (first.seq, second.seq) == (0, 1) and first.utterances != second.utterances
-    assert window["sessions"]["ok"] >= 2 and window["wer"] == 0.0
-    assert window["transcript_lag"]["p95"] == pytest.approx(0.05, abs=0.03)
+    assert window.sessions["ok"] >= 2 and window.wer == 0.0
+    assert window.transcript_lag is not None
+    assert window.transcript_lag.p95 == pytest.approx(0.05, abs=0.03)
     assert service.metrics.registry.get_sample_value("loadgen_step_wer_ratio") == 0.0
 
 
@@ -95,6 +96,6 @@ async def test_refused_clients_retry_and_the_window_counts_them(corpus, free_por
         await service.set_target(2)
         await service.start_window()
         await asyncio.sleep(1.5)
-        window = (await service.window())["window"]
-    assert window["sessions"]["refused"] >= 3  # the second client keeps being told WAIT
-    assert window["connects_ready"] == 1 and window["connect_attempts"] == 1 + window["sessions"]["refused"]
+        window = (await service.window()).window
+    assert window.sessions["refused"] >= 3  # the second client keeps being told WAIT
+    assert window.connects_ready == 1 and window.connect_attempts == 1 + window.sessions["refused"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.core.records import StepRecord
 from loadgen.core.shards import merge_steps
 from loadgen.core.verdict import Thresholds
 from loadgen.data.run_dir import STEPS, SUMMARY, RunDir
@@ -70,7 +71,7 @@ def test_three_shards_step_together_and_merge_to_the_unsharded_counts(
     assert not torn and len(records) == SHARDS * 3
     by_step = [sorted(r["clients"] for r in records if r["index"] == i) for i in range(3)]
     assert by_step == [[1, 1, 1], [2, 2, 2], [3, 3, 3]]
-    merged = merge_steps(records, Thresholds())
+    merged = [m.to_json_dict() for m in merge_steps([StepRecord.from_json(r) for r in records], Thresholds())]
     unsharded, _ = RunDir(single).read_records(STEPS)
     assert [m["clients"] for m in merged] == [u["clients"] for u in unsharded] == [3, 6, 9]
     for step in merged:

@@ -1,10 +1,13 @@
 """The ramp's terminal views: time left, the live table, the verdict table naming failing criteria."""
 
 import io
+from dataclasses import replace
 
 from rich.console import Console
 
 from loadgen.cli.progress import LiveView, live_view, verdict_table
+from loadgen.core.kpi import LatencyStats
+from loadgen.core.records import StepRecord
 from loadgen.core.search import EXPLICIT, Step
 from loadgen.core.verdict import Thresholds, judge
 from loadgen.core.window import Window
@@ -19,15 +22,9 @@ def _render(renderable) -> str:
 
 def _step(index, clients, p95):
     window = Window(started_at=0.0, active=clients).snapshot(10.0)
-    window["transcript_lag"] = {"count": 10, "avg": p95, "p50": p95, "p95": p95, "p99": p95, "max": p95}
+    window = replace(window, transcript_lag=LatencyStats(10, p95, p95, p95, p95, p95))
     verdict = judge(window, Thresholds(), None)
-    return {
-        "index": index,
-        "clients": clients,
-        "phase": EXPLICIT,
-        "window": window,
-        "verdict": verdict.to_json_dict(),
-    }
+    return StepRecord(index, clients, EXPLICIT, 0.0, 0.0, 10.0, window, verdict)
 
 
 def test_time_left_adds_the_rest_of_this_step_and_every_planned_step():
@@ -51,7 +48,7 @@ def test_live_view_shows_the_step_the_clients_and_the_window():
     state = RampState(
         step=Step(4, EXPLICIT), index=1, stage=MEASURING, stage_ends_at=20.0, target=4, active=3
     )
-    state.window = _step(1, 4, 0.42)["window"]
+    state.window = _step(1, 4, 0.42).window
     state.steps = [_step(0, 2, 0.2)]
     text = _render(live_view(state, StepTiming(), now=10.0))
     assert "#1 (explicit): 4 clients, measuring" in text
@@ -59,9 +56,9 @@ def test_live_view_shows_the_step_the_clients_and_the_window():
 
 
 def test_the_step_line_keeps_its_failing_criteria_on_one_line_at_80_columns():
-    failing = _step(3, 64, 0.9)
-    failing["window"]["wer"] = 0.5
-    failing["verdict"] = judge(failing["window"], Thresholds(), baseline_wer=0.1).to_json_dict()
+    step = _step(3, 64, 0.9)
+    window = replace(step.window, wer=0.5)
+    failing = replace(step, window=window, verdict=judge(window, Thresholds(), baseline_wer=0.1))
     out = io.StringIO()
     LiveView(Console(width=80, file=out), StepTiming(), live=False).update(RampState(steps=[failing]))
     lines = out.getvalue().splitlines()

@@ -8,13 +8,15 @@ import pytest
 
 from loadgen.report.model.report import RunInputs, build_report
 from loadgen.report.model.usage import GpuUsage, ReplicaUsage, StepResources
-from tests.run_dirs import T0, System, manifest, ramp_steps, session, step
+from tests.run_dirs import T0, System, manifest, ramp_steps, records, session, step
 
 CLIENTS = [1, 2, 4, 6, 8, 10, 12]
 
 
 def inputs(steps, run=None, sessions=(), events=(), resources=None) -> RunInputs:
-    return RunInputs("runs/x", run or manifest(), steps, list(sessions), list(events), resources or {})
+    return RunInputs(
+        "runs/x", run or manifest(), records(steps), list(sessions), list(events), resources or {}
+    )
 
 
 def test_max_concurrent_connections_is_the_largest_pass_below_the_first_failure():

@@ -9,7 +9,7 @@ from loadgen.report.model.report import RunInputs, build_report
 from loadgen.report.model.usage import GpuUsage, ReplicaUsage, StepResources
 from loadgen.report.render.html import render_html
 from loadgen.report.render.markdown import render_md
-from tests.run_dirs import T0, System, manifest, ramp_steps, session, step
+from tests.run_dirs import T0, System, manifest, ramp_steps, records, session, step
 
 CLIENTS = [1, 2, 4, 6, 8, 10, 12]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -17,7 +17,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def ramp_report(**extra):
     steps = ramp_steps(System(knee=8), CLIENTS)
-    return build_report(RunInputs("runs/ramp", manifest(), steps, [], [], **extra))
+    return build_report(RunInputs("runs/ramp", manifest(), records(steps), [], [], **extra))
 
 
 def test_markdown_starts_with_the_verdict_table():
@@ -32,7 +32,7 @@ def test_markdown_starts_with_the_verdict_table():
 
 
 def test_markdown_escapes_pipes_in_cells():
-    report = build_report(RunInputs("runs/a|b", manifest(), ramp_steps(System(), [1, 2]), [], []))
+    report = build_report(RunInputs("runs/a|b", manifest(), records(ramp_steps(System(), [1, 2])), [], []))
     assert "runs/a\\|b" in render_md(report)
 
 
@@ -70,7 +70,7 @@ def test_html_shows_resources_and_recovery_when_there_are_some():
         ),
     ]
     steps = ramp_steps(System(knee=8), CLIENTS)
-    report = build_report(RunInputs("runs/r", manifest(), steps, sessions, [kill], resources))
+    report = build_report(RunInputs("runs/r", manifest(), records(steps), sessions, [kill], resources))
     html = render_html(report)
     assert_self_contained(html)
     assert "<h2>Resources per step</h2>" in html and "<h2>Failures and recovery</h2>" in html
@@ -80,7 +80,7 @@ def test_html_shows_resources_and_recovery_when_there_are_some():
 
 def test_soak_html_has_windows_and_drift():
     steps = [step(i, 8, 0.4 + 0.02 * i, 6.0, phase="soak", started_at=T0 + 300 * i) for i in range(6)]
-    report = build_report(RunInputs("runs/s", manifest(kind="soak"), steps, [], []))
+    report = build_report(RunInputs("runs/s", manifest(kind="soak"), records(steps), [], []))
     html = render_html(report)
     assert "<h2>Soak and drift</h2>" in html and "transcript lag p95" in html
     assert "<h2>Steps</h2>" not in html

@@ -1,10 +1,13 @@
 """Shards: shares, aligned starts, the shared step clock, and merging shard windows exactly."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from loadgen.core.latency_hist import encode, merged_block
-from loadgen.core.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
+from loadgen.core.records import Shard, StepRecord
+from loadgen.core.shards import StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
 from loadgen.core.verdict import Thresholds
 from loadgen.core.window import Window
 
@@ -36,13 +39,11 @@ def test_step_clock_and_allowance() -> None:
     assert clock.measure_from(0) == 100.0 + allowance + 3.0
 
 
-def _window(lags: list[float], words: tuple[int, int], active: int) -> dict:
+def _window(lags: list[float], words: tuple[int, int], active: int):
     window = Window(started_at=0.0, active=active)
     for lag in lags:
         window.sample("transcript_lag", 1.0, lag)
-    snapshot = window.snapshot(10.0)
-    snapshot["word_errors"], snapshot["reference_words"] = words
-    return snapshot
+    return replace(window.snapshot(10.0), word_errors=words[0], reference_words=words[1])
 
 
 def test_merged_percentiles_equal_those_of_all_samples_within_hdr_precision() -> None:
@@ -50,33 +51,36 @@ def test_merged_percentiles_equal_those_of_all_samples_within_hdr_precision() ->
     merged = merged_block([encode(a), encode(b)])
     single = merged_block([encode(a + b)])
     assert merged == single
-    assert merged is not None and merged["count"] == 150
-    assert merged["p95"] == pytest.approx(np.percentile(a + b, 95, method="inverted_cdf"), rel=2e-3)
+    assert merged is not None and merged.count == 150
+    assert merged.p95 == pytest.approx(np.percentile(a + b, 95, method="inverted_cdf"), rel=2e-3)
 
 
 def test_merge_steps_sums_shards_and_judges_the_whole() -> None:
     records = [
-        {
-            "index": 0,
-            "clients": clients,
-            "phase": "explicit",
-            "started_at": 10.0 + spread,
-            "measure_from": 12.0,
-            "ended_at": 20.0,
-            "shard": {"index": i, "count": 2},
-            "window": _window(lags, words, clients),
-        }
+        StepRecord(
+            index=0,
+            clients=clients,
+            phase="explicit",
+            started_at=10.0 + spread,
+            measure_from=12.0,
+            ended_at=20.0,
+            window=_window(lags, words, clients),
+            verdict=None,
+            shard=Shard(i, 2),
+            step_clients=3,
+        )
         for i, (clients, spread, lags, words) in enumerate(
             [(2, 0.0, [0.2, 0.3], (1, 50)), (1, 0.4, [0.9], (4, 50))]
         )
     ]
     [merged] = merge_steps(records, Thresholds(slo_p95_lag_s=0.5))
-    assert merged["clients"] == 3 and merged["shards"] == 2 and merged["start_spread_s"] == 0.4
-    assert merged["window"]["transcript_lag"]["count"] == 3
-    assert merged["window"]["active_clients"]["max"] == 3
-    assert merged["window"]["wer"] == 0.05
-    assert merged["verdict"]["passed"] is False  # shard 1's 0.9 s lag makes the whole step's p95 fail
-    unsharded = [{k: v for k, v in records[0].items() if k != "shard"}]
+    assert merged.clients == 3 and merged.shards == 2 and merged.start_spread_s == 0.4
+    assert merged.window is not None and merged.window.transcript_lag is not None
+    assert merged.window.transcript_lag.count == 3
+    assert merged.window.active_clients is not None and merged.window.active_clients.max == 3
+    assert merged.window.wer == 0.05
+    assert merged.passed is False  # shard 1's 0.9 s lag makes the whole step's p95 fail
+    unsharded = [replace(records[0], shard=None, step_clients=None)]
     assert merge_steps(unsharded, Thresholds()) == unsharded
 
 
@@ -84,10 +88,10 @@ def test_a_window_read_repeatedly_records_each_sample_once_and_encodes_all_of_th
     window = Window(started_at=0.0)
     for value in (0.1, 0.2):
         window.sample("transcript_lag", 1.0, value)
-    first = window.snapshot(2.0)["histograms"]["transcript_lag"]
+    first = (window.snapshot(2.0).histograms or {})["transcript_lag"]
     window.sample("transcript_lag", 3.0, 0.9)
-    second = window.snapshot(4.0)["histograms"]["transcript_lag"]
+    second = (window.snapshot(4.0).histograms or {})["transcript_lag"]
     assert merged_block([first]) == merged_block([encode([0.1, 0.2])])
     block = merged_block([second])
     assert block == merged_block([encode([0.1, 0.2, 0.9])])
-    assert block is not None and block["count"] == 3
+    assert block is not None and block.count == 3

@@ -1,20 +1,26 @@
 """Step verdicts: each criterion passes, fails, or has no data (and then does not fail the step)."""
 
+from dataclasses import replace
+
 import pytest
 
+from loadgen.core.kpi import LatencyStats
+from loadgen.core.records import Verdict
 from loadgen.core.verdict import Thresholds, judge
 from loadgen.core.window import Window
 
 
 def _window(**overrides):
     base = Window(started_at=0.0, active=4).snapshot(30.0)
-    base["transcript_lag"] = {"count": 100, "avg": 0.3, "p50": 0.3, "p95": 0.4, "p99": 0.45, "max": 0.5}
-    base["send_slip"] = {"count": 500, "avg": 0.001, "p50": 0.001, "p95": 0.002, "p99": 0.004, "max": 0.01}
-    base["sessions"] = {"ok": 20, "recovered": 0, "refused": 0, "error": 0, "dropped": 0, "stopped": 3}
-    base["connect_attempts"], base["connects_ready"] = 20, 20
-    base["wer"] = 0.05
-    base.update(overrides)
-    return base
+    defaults = {
+        "transcript_lag": LatencyStats(100, 0.3, 0.3, 0.4, 0.45, 0.5),
+        "send_slip": LatencyStats(500, 0.001, 0.001, 0.002, 0.004, 0.01),
+        "sessions": {"ok": 20, "recovered": 0, "refused": 0, "error": 0, "dropped": 0, "stopped": 3},
+        "connect_attempts": 20,
+        "connects_ready": 20,
+        "wer": 0.05,
+    }
+    return replace(base, **{**defaults, **overrides})
 
 
 def _by_name(verdict):
@@ -28,7 +34,7 @@ def test_a_healthy_window_passes_every_criterion():
 
 
 def test_p95_lag_above_the_slo_fails_and_is_named():
-    lag = {"count": 100, "avg": 0.5, "p50": 0.5, "p95": 0.62, "p99": 0.8, "max": 0.9}
+    lag = LatencyStats(100, 0.5, 0.5, 0.62, 0.8, 0.9)
     verdict = judge(_window(transcript_lag=lag), Thresholds(slo_p95_lag_s=0.5), 0.05)
     assert not verdict.passed
     assert [c.name for c in verdict.failing] == ["p95_transcript_lag"]
@@ -73,7 +79,7 @@ def test_wer_without_sessions_or_without_baseline_has_no_data_and_does_not_fail(
 
 
 def test_a_saturated_generator_fails_the_step_and_says_so():
-    slip = {"count": 500, "avg": 0.02, "p50": 0.01, "p95": 0.05, "p99": 0.08, "max": 0.2}
+    slip = LatencyStats(500, 0.02, 0.01, 0.05, 0.08, 0.2)
     verdict = judge(_window(send_slip=slip), Thresholds(), 0.05)
     assert [c.name for c in verdict.failing] == ["send_slip_p99"]
     assert verdict.failing[0].detail.startswith("generator saturated")
@@ -87,7 +93,11 @@ def test_an_empty_window_has_no_data_and_streams_without_transcripts_fail():
     assert [c.name for c in judge(silent, Thresholds(), None).failing] == ["transcripts"]
 
 
-def test_verdict_json_matches_the_run_dir_contract():
-    data = judge(_window(), Thresholds(), 0.05).to_json_dict()
-    assert data["passed"] is True
+def test_verdict_json_matches_the_run_dir_contract_and_reads_back():
+    verdict = judge(_window(wer=0.08), Thresholds(), 0.05)
+    data = verdict.to_json_dict()
+    assert set(data) == {"passed", "criteria"} and data["passed"] is False
     assert set(data["criteria"][0]) == {"name", "value", "limit", "passed", "detail"}
+    assert Verdict.from_json(data) == verdict
+    assert verdict.headline == "FAIL: wer"
+    assert judge(_window(), Thresholds(), 0.05).headline == "PASS"

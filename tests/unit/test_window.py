@@ -1,8 +1,12 @@
 """The measurement window: samples after its start only, sessions ended in it, active clients over time."""
 
+import copy
+import json
+
 import pytest
 
 from loadgen.core.kpi import WordErrors
+from loadgen.core.records import ActiveClients, WindowSnapshot
 from loadgen.core.session_result import SessionResult
 from loadgen.core.window import Window
 
@@ -23,9 +27,9 @@ def test_samples_before_the_start_are_ignored():
     for i, lag in enumerate((0.1, 0.2, 0.3, 0.4)):
         w.sample("transcript_lag", 100.0 + i, lag)
     snap = w.snapshot(110.0)
-    assert snap["transcript_lag"]["count"] == 4
-    assert snap["transcript_lag"]["max"] == pytest.approx(0.4)
-    assert snap["finalization_lag"] is None and snap["send_slip"] is None
+    assert snap.transcript_lag.count == 4
+    assert snap.transcript_lag.max == pytest.approx(0.4)
+    assert snap.finalization_lag is None and snap.send_slip is None
 
 
 def test_sessions_ended_in_the_window_give_outcomes_and_corpus_wer():
@@ -34,24 +38,24 @@ def test_sessions_ended_in_the_window_give_outcomes_and_corpus_wer():
     w.session_ended(2.0, _session(errors=(3, 30)))
     w.session_ended(3.0, _session(outcome="dropped", errors=(30, 30)))  # failed: not in the WER
     snap = w.snapshot(10.0)
-    assert snap["sessions"]["ok"] == 2 and snap["sessions"]["dropped"] == 1
-    assert snap["wer"] == pytest.approx(4 / 40)
-    assert (snap["word_errors"], snap["reference_words"]) == (4, 40)
-    assert snap["error_kinds"] == {"closed_mid_stream": 1}
-    assert snap["audio_sent_s"] == pytest.approx(12.0)
+    assert snap.sessions["ok"] == 2 and snap.sessions["dropped"] == 1
+    assert snap.wer == pytest.approx(4 / 40)
+    assert (snap.word_errors, snap.reference_words) == (4, 40)
+    assert snap.error_kinds == {"closed_mid_stream": 1}
+    assert snap.audio_sent_s == pytest.approx(12.0)
     assert w.wer() == pytest.approx(0.1)
 
 
 def test_no_session_means_no_wer():
     snap = Window(started_at=0.0).snapshot(5.0)
-    assert snap["wer"] is None and snap["transcript_lag"] is None and snap["connect_attempts"] == 0
+    assert snap.wer is None and snap.transcript_lag is None and snap.connect_attempts == 0
 
 
 def test_active_clients_min_max_and_time_weighted_average():
     w = Window(started_at=0.0, active=2)
     w.streams(5.0, 4)  # 2 for 5 s, then 4 for 5 s
     snap = w.snapshot(10.0)
-    assert snap["active_clients"] == {"min": 2, "max": 4, "avg": 3.0}
+    assert snap.active_clients == ActiveClients(2, 4, 3.0)
 
 
 def test_connections_count_from_the_step_start_and_failures_count_as_attempts():
@@ -61,8 +65,8 @@ def test_connections_count_from_the_step_start_and_failures_count_as_attempts():
     w.connected(11.0, "r2")
     w.connect_failed(12.0)
     snap = w.snapshot(20.0)
-    assert (snap["connect_attempts"], snap["connects_ready"]) == (3, 2)
-    assert snap["replicas"]["r1"]["sessions"] == 1 and snap["replicas"]["r2"]["sessions"] == 1
+    assert (snap.connect_attempts, snap.connects_ready) == (3, 2)
+    assert snap.replicas["r1"].sessions == 1 and snap.replicas["r2"].sessions == 1
 
 
 def test_throughput_is_transcribed_audio_per_second_by_replica():
@@ -71,6 +75,35 @@ def test_throughput_is_transcribed_audio_per_second_by_replica():
     w.transcribed(2.0, "r2", 4.0)
     w.transcribed(-1.0, "r2", 100.0)  # before the start
     snap = w.snapshot(5.0)
-    assert snap["transcribed_audio_s"] == pytest.approx(10.0)
-    assert snap["throughput"] == pytest.approx(2.0)
-    assert snap["replicas"]["r2"]["transcribed_audio_s"] == pytest.approx(4.0)
+    assert snap.transcribed_audio_s == pytest.approx(10.0)
+    assert snap.throughput == pytest.approx(2.0)
+    assert snap.replicas["r2"].transcribed_audio_s == pytest.approx(4.0)
+
+
+def test_a_snapshot_changes_nothing_in_the_window():
+    w = Window(started_at=0.0, active=1)
+    w.sample("transcript_lag", 1.0, 0.3)
+    w.sample("send_slip", 1.0, 0.002)
+    w.session_ended(2.0, _session())
+    encoded = {kind: h.encode() for kind, h in w.histograms.items()}
+    state = copy.deepcopy({k: v for k, v in vars(w).items() if k != "histograms"})
+    assert w.snapshot(5.0) == w.snapshot(5.0)
+    assert {kind: h.encode() for kind, h in w.histograms.items()} == encoded
+    assert {k: v for k, v in vars(w).items() if k != "histograms"} == state
+
+
+def test_a_snapshot_reads_back_from_its_json_with_the_documented_fields():
+    w = Window(started_at=0.0, active=2)
+    w.sample("transcript_lag", 1.0, 0.25)
+    w.connected(1.0, "r1")
+    w.transcribed(2.0, "r1", 3.0)
+    w.session_ended(3.0, _session())
+    snap = w.snapshot(10.0)
+    data = json.loads(json.dumps(snap.to_json_dict()))
+    assert list(data) == [
+        *("duration_s", "active_clients", "sessions", "connect_attempts", "connects_ready", "error_kinds"),
+        *("transcript_lag", "finalization_lag", "send_slip", "word_errors", "reference_words", "wer"),
+        *("audio_sent_s", "transcribed_audio_s", "throughput", "replicas", "histograms"),
+    ]
+    assert data["replicas"] == {"r1": {"sessions": 1, "transcribed_audio_s": 3.0}}
+    assert WindowSnapshot.from_json(data) == snap

@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen.core.kpi import WordErrors
+from loadgen.core.records import CorpusInfo, DriverStatus, WindowReading
 from loadgen.core.session_result import SessionResult
 from loadgen.core.window import Window
 from loadgen.data.results_file import JsonlWriter, read_results
@@ -80,52 +81,35 @@ def test_no_worker_answering_gives_no_loadgen_series():
 
 
 def test_statuses_add_counts_and_keep_the_first_workers_description():
+    corpus = CorpusInfo("audio", "wav+txt", 4, 30.0)
     statuses = [
-        {
-            "url": "ws://x",
-            "target": 3,
-            "clients": 3,
-            "retiring": 0,
-            "active": 2,
-            "step": 1,
-            "window_started_at": 12.0,
-            "sessions_ended": 4,
-        },
-        {
-            "url": "ws://x",
-            "target": 2,
-            "clients": 2,
-            "retiring": 1,
-            "active": 2,
-            "step": 1,
-            "window_started_at": 11.5,
-            "sessions_ended": 1,
-        },
+        DriverStatus("ws://x", "per-file", corpus, 3, 3, 0, 2, 1, 12.0, 4, "/run/sessions.shard-0.jsonl"),
+        DriverStatus("ws://x", "per-file", corpus, 2, 2, 1, 2, 1, 11.5, 1, "/run/sessions.shard-1.jsonl"),
     ]
     merged = merge_status(statuses)
-    assert (merged["target"], merged["clients"], merged["retiring"], merged["active"]) == (5, 5, 1, 4)
-    assert merged["window_started_at"] == 11.5 and merged["sessions_ended"] == 5
-    assert merged["workers"] == 2 and merged["url"] == "ws://x" and merged["step"] == 1
+    assert (merged.target, merged.clients, merged.retiring, merged.active) == (5, 5, 1, 4)
+    assert merged.window_started_at == 11.5 and merged.sessions_ended == 5
+    assert merged.url == "ws://x" and merged.step == 1 and merged.corpus == corpus
 
 
-def _window(start: float, lags: list[float], errors: int, words: int) -> dict:
+def _window(start: float, lags: list[float], errors: int, words: int) -> WindowReading:
     window = Window(start, 0)
     for i, lag in enumerate(lags):
         window.sample("transcript_lag", start + 0.1 * (i + 1), lag)
     result = SessionResult(client=0, seq=0, uid="u", utterances=["a"], started_at=start, replica="r1")
     result.word_errors = WordErrors(errors, 0, 0, words)
     window.session_ended(start + 1, result)
-    return {"started_at": start, "target": 2, "active": 2, "window": window.snapshot(start + 2)}
+    return WindowReading(start, 2, 2, window.snapshot(start + 2))
 
 
 def test_windows_merge_exactly_from_their_histograms():
     merged = merge_window_answers([_window(100.0, [0.1] * 19, 1, 10), _window(100.01, [5.0], 3, 30)])
-    assert merged["started_at"] == 100.0 and merged["target"] == 4 and merged["active"] == 4
-    window = merged["window"]
-    assert window["transcript_lag"]["count"] == 20
-    assert window["transcript_lag"]["p95"] == pytest.approx(0.1, abs=0.001)  # 19 of 20 at 0.1 s
-    assert window["transcript_lag"]["max"] == pytest.approx(5.0, rel=0.001)
-    assert window["wer"] == pytest.approx(4 / 40)
+    assert merged.started_at == 100.0 and merged.target == 4 and merged.active == 4
+    lag = merged.window.transcript_lag
+    assert lag is not None and lag.count == 20
+    assert lag.p95 == pytest.approx(0.1, abs=0.001)  # 19 of 20 at 0.1 s
+    assert lag.max == pytest.approx(5.0, rel=0.001)
+    assert merged.window.wer == pytest.approx(4 / 40)
 
 
 def test_worker_args_split_the_connect_rate_and_give_each_its_port():

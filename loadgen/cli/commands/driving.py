@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from loadgen.cli.commands.serve import command_serve
 from loadgen.cli.preflight import check_reachable
 from loadgen.cli.progress import LiveView, print_verdict_table
 from loadgen.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError
-from loadgen.core.shards import Shard, StepClock
+from loadgen.core.records import DriverStatus, Shard, StepRecord
+from loadgen.core.shards import StepClock
 from loadgen.data.corpus import Corpus
 from loadgen.data.manifest import redacted_argv
 from loadgen.data.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
@@ -131,11 +132,11 @@ class Drive:
     ramp: Ramp | None = None
     interrupted: bool = False
     sharding: tuple[Shard, StepClock] | None = None
-    merged_steps: list[dict[str, Any]] | None = None  # a sharded run: every shard's steps, merged
+    merged_steps: list[StepRecord] | None = None  # a sharded run: every shard's steps, merged
     on_step: StepHook | None = None  # started with each step (fault injection)
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
+    def steps(self) -> list[StepRecord]:
         """Every judged step (kept when interrupted); of all shards when they were merged."""
         if self.merged_steps is not None:
             return self.merged_steps
@@ -291,7 +292,7 @@ async def _control(url: str, run_dir: RunDir) -> AsyncIterator[Driver]:
         finally:
             await client.set_target(0)
             deadline = time.time() + RETIRE_WAIT_S
-            while (await client.status())["retiring"] and time.time() < deadline:
+            while (await client.status()).retiring and time.time() < deadline:
                 await asyncio.sleep(0.1)  # let the retired sessions be written before recording stops
             await client.record_to(None)
 
@@ -303,25 +304,25 @@ def _version() -> str | None:
         return None
 
 
-def _manifest(drive: Drive, status: dict[str, Any]) -> dict[str, Any]:
+def _manifest(drive: Drive, status: DriverStatus) -> dict[str, Any]:
     args = drive.args
     return {
         "kind": drive.kind,
         "status": RUNNING,
         "started_at": round(time.time(), 3),
         "ended_at": None,
-        "url": status["url"],
+        "url": status.url,
         "command": redacted_argv(sys.argv),
         "profile": drive.profile.to_json_dict(),
         "schedule": {**drive.schedule, **drive.timing.to_json_dict()},
-        "corpus": status["corpus"],
+        "corpus": asdict(status.corpus),
         "prometheus_url": args.prometheus_url,
         "replicas": args.replicas,
         "shard": drive.sharding[0].to_json_dict() if drive.sharding else {"index": 0, "count": 1},
         "workers": args.workers,
         "loadgen_version": _version(),
         "control": args.control,
-        "mode": status["mode"],
+        "mode": status.mode,
     }
 
 

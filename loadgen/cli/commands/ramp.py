@@ -21,8 +21,9 @@ from loadgen.cli.commands.driving import (
 )
 from loadgen.cli.progress import capacity_line
 from loadgen.core.errors import UsageError
+from loadgen.core.records import Shard, StepRecord
 from loadgen.core.search import AdaptiveSearch, ExplicitSearch, Search, outcome
-from loadgen.core.shards import Shard, StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
+from loadgen.core.shards import StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
 from loadgen.data.run_dir import EVENTS, STEPS, RunDir
 from loadgen.live.ramp import StepHook, first_failure_is_generator
 from loadgen.live.runner import PER_FILE
@@ -140,7 +141,7 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     execute(drive, console, lambda ramp: ramp.run(search))
     if args.shard and args.shard.index == 0:
         drive.merged_steps = _merged(drive, args.shard, len(args.steps))
-    found = outcome([(s["clients"], s["verdict"]["passed"]) for s in drive.steps])
+    found = outcome([(s.clients, s.passed) for s in drive.steps if s.passed is not None])
     reason = found.reason
     if first_failure_is_generator(drive.steps):
         reason += "; the first failure is the load generator's own saturation: add generators, not a verdict"
@@ -180,7 +181,7 @@ def _shard(drive: Drive, shard: Shard) -> None:
     drive.schedule = {**drive.schedule, "t0": t0, "ramp_allowance_s": allowance}
 
 
-def _merged(drive: Drive, shard: Shard, steps: int) -> list[dict]:
+def _merged(drive: Drive, shard: Shard, steps: int) -> list[StepRecord]:
     """Every shard's steps merged, once each shard has judged every step (or a step period passed)."""
     assert drive.sharding is not None
     deadline = time.time() + drive.sharding[1].period_s
@@ -190,4 +191,4 @@ def _merged(drive: Drive, shard: Shard, steps: int) -> list[dict]:
         if len(records) >= steps * shard.count:
             break
         time.sleep(0.5)
-    return merge_steps(records, drive.profile.thresholds)
+    return merge_steps([StepRecord.from_json(r) for r in records], drive.profile.thresholds)

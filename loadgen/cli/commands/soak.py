@@ -34,7 +34,7 @@ def command_soak(args: argparse.Namespace, console: Console) -> int:
     schedule = {"kind": "soak", "clients": args.clients, "duration_s": args.duration, "window_s": args.window}
     drive = prepare(args, "soak", schedule, args.window)
     execute(drive, console, lambda ramp: ramp.soak(args.clients, args.duration, args.window))
-    failed = [s["index"] for s in drive.steps if not s["verdict"]["passed"]]
+    failed = [s.index for s in drive.steps if not s.passed]
     judged = len(drive.steps)
     reason = f"{judged - len(failed)}/{judged} windows passed" + (f" (failed: {failed})" if failed else "")
     answer = f"soak at {args.clients} clients: {reason}"

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadgen.core.errors import EXIT_SETUP, UsageError, UserError
+from loadgen.core.records import StepRecord
 from loadgen.core.shards import merge_steps
 from loadgen.core.verdict import Thresholds
 from loadgen.data.run_dir import EVENTS, MANIFEST, STEPS, SUMMARY, RunDir
@@ -62,7 +63,7 @@ def read_inputs(path: Path, prometheus_url: str | None, warn: Callable[[str], No
         manifest = run_dir.read_manifest()
         if not isinstance(manifest, dict):
             raise UsageError(f"{path / MANIFEST}: not a JSON object")
-        steps, steps_torn = run_dir.read_records(STEPS)
+        lines, steps_torn = run_dir.read_records(STEPS)
         events, events_torn = run_dir.read_records(EVENTS)
         sessions, sessions_torn = run_dir.read_sessions()
     except UsageError as exc:
@@ -71,6 +72,7 @@ def read_inputs(path: Path, prometheus_url: str | None, warn: Callable[[str], No
         name for name, t in ((STEPS, steps_torn), (EVENTS, events_torn), ("sessions", sessions_torn)) if t
     ]
     warnings = []
+    steps = [StepRecord.from_json(line) for line in lines]
     resources = stored_resources(path)
     if prometheus_url:
         fetched, warning = fetch_resources(prometheus_url, windows_of(steps))

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from loadgen.core.records import StepRecord
 from loadgen.report.model.usage import GpuUsage, ReplicaUsage, StepResources
 
 DEFAULT_REPLICA_MATCH = ".*whisperlive.*"  # local replicas are whisperlive-N; Compose adds a project prefix
@@ -55,16 +56,13 @@ class PrometheusUnavailable(Exception):
     """Prometheus did not answer a query usably (one line)."""
 
 
-def windows_of(steps: Iterable[dict[str, Any]]) -> list[Window]:
+def windows_of(steps: Iterable[StepRecord]) -> list[Window]:
     """The measured window of each step record that has one."""
-    out = []
-    for step in steps:
-        index, start, end = step.get("index"), step.get("measure_from"), step.get("ended_at")
-        if not (isinstance(index, int) and isinstance(start, int | float) and isinstance(end, int | float)):
-            continue
-        if end > start:
-            out.append(Window(index, float(start), float(end)))
-    return out
+    return [
+        Window(s.index, s.measure_from, s.ended_at)
+        for s in steps
+        if s.measure_from is not None and s.ended_at is not None and s.ended_at > s.measure_from
+    ]
 
 
 def fetch_resources(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loadgen.core.records import StepRecord, Verdict
 from loadgen.core.session_result import SessionResult
 from loadgen.core.summary import RunSummary, summarize
 from loadgen.data.run_dir import INTERRUPTED, RUNNING
@@ -27,7 +28,7 @@ class RunInputs:
 
     path: str
     manifest: dict[str, Any]
-    steps: list[dict[str, Any]]
+    steps: list[StepRecord]
     sessions: list[SessionResult]
     events: list[dict[str, Any]]
     resources: dict[int, StepResources] = field(default_factory=dict)
@@ -55,19 +56,11 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """The answer in one line; `passed` decides the exit code of `loadgen report`."""
-
-    passed: bool
-    headline: str
-
-
-@dataclass(frozen=True)
 class Report:
     """The whole report."""
 
     run: RunInfo
-    verdict: Verdict
+    verdict: Verdict  # the run's: no criteria; `passed` decides the exit code of `loadgen report`
     capacity: Capacity
     saturation: Saturation
     usl: UslFit | None
@@ -83,6 +76,7 @@ class Report:
     def to_json_dict(self) -> dict[str, Any]:
         """summary.json: every field, NaN as null, resources by step index."""
         data = asdict(self)
+        data["verdict"] = {"passed": self.verdict.passed, "headline": self.verdict.headline}
         data["resources"] = resources_to_json(self.resources)
         data["drift_flags"] = [t.series for t in self.drift.drifting] if self.drift else []
         return _finite(data)

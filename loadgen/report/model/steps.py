@@ -1,21 +1,20 @@
 """Step records (steps.jsonl) as report rows, and the capacity they prove. Pure.
 
-Records are read tolerantly: a field the driver did not write is None, never an error, so a report of an
-interrupted or older run still renders.
+Records were read tolerantly (`StepRecord.from_json`): a field the driver did not write is None, never an
+error, so a report of an interrupted or older run still renders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from loadgen.core.records import StepRecord, WindowSnapshot, replica_label
 from loadgen.core.search import outcome
 from loadgen.core.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES
 
 LAG_CRITERION = "p95_transcript_lag"
 SOAK = "soak"
-UNKNOWN_REPLICA = "(no X-Upstream)"  # connected without a balancer that names the replica
 
 
 @dataclass(frozen=True)
@@ -60,22 +59,13 @@ def clients_text(n: float) -> str:
     return f"{n:g} client{'' if n == 1 else 's'}"
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _pct(block: Any, key: str) -> float | None:
-    return _num(block.get(key)) if isinstance(block, dict) else None
-
-
-def _ratios(window: dict[str, Any]) -> tuple[int, float | None, float | None, float | None]:
+def _ratios(window: WindowSnapshot) -> tuple[int, float | None, float | None, float | None]:
     """Sessions, success, error and refusal ratios; success is connection success (ready / attempts)
     when the window counted connects, else the successful share of the sessions that ended."""
-    outcomes = window.get("sessions") or {}
-    counts = {o: int(outcomes.get(o) or 0) for o in OUTCOMES}
+    counts = {o: window.sessions.get(o, 0) for o in OUTCOMES}
     total = sum(counts.values())
     judged = total - counts[STOPPED]
-    attempts, ready = _num(window.get("connect_attempts")), _num(window.get("connects_ready"))
+    attempts, ready = window.connect_attempts, window.connects_ready
     connects = ready / attempts if attempts and ready is not None else None
     if not judged:
         return total, connects, None, None
@@ -83,49 +73,45 @@ def _ratios(window: dict[str, Any]) -> tuple[int, float | None, float | None, fl
     return total, success, (counts[ERROR] + counts[DROPPED]) / judged, counts[REFUSED] / judged
 
 
-def step_row(record: dict[str, Any]) -> StepRow:
+_EMPTY = WindowSnapshot.from_json({})  # what a record cut short before its window reads as
+
+
+def step_row(record: StepRecord) -> StepRow:
     """A row from one steps.jsonl record (see docs/RUN_DIR.md)."""
-    window = record.get("window") or {}
-    verdict = record.get("verdict") or {}
-    criteria = [c for c in verdict.get("criteria") or [] if isinstance(c, dict)]
-    lag = window.get("transcript_lag")
+    window = record.window or _EMPTY
+    criteria = record.verdict.criteria if record.verdict else ()
+    lag, slip = window.transcript_lag, window.send_slip
     sessions, success, errors, refusals = _ratios(window)
-    replicas = window.get("replicas") or {}
-    passed = verdict.get("passed")
     return StepRow(
-        index=int(_num(record.get("index")) or 0),
-        clients=int(_num(record.get("clients")) or 0),
-        phase=str(record.get("phase", "")),
-        started_at=_num(record.get("started_at")),
-        measure_from=_num(record.get("measure_from")),
-        ended_at=_num(record.get("ended_at")),
-        passed=passed if isinstance(passed, bool) else None,
-        failed=[str(c.get("detail") or c.get("name")) for c in criteria if c.get("passed") is False],
+        index=record.index,
+        clients=record.clients,
+        phase=record.phase,
+        started_at=record.started_at,
+        measure_from=record.measure_from,
+        ended_at=record.ended_at,
+        passed=record.passed,
+        failed=[c.detail or c.name for c in criteria if c.passed is False],
         sessions=sessions,
         success_ratio=success,
         error_ratio=errors,
         refusal_ratio=refusals,
-        lag_p50=_pct(lag, "p50"),
-        lag_p95=_pct(lag, "p95"),
-        lag_p99=_pct(lag, "p99"),
-        wer=_num(window.get("wer")),
-        throughput=_num(window.get("throughput")),
-        send_slip_p99=_pct(window.get("send_slip"), "p99"),
-        active_max=_pct(window.get("active_clients"), "max"),
-        replica_sessions={
-            str(k) or UNKNOWN_REPLICA: int((v or {}).get("sessions") or 0) for k, v in replicas.items()
-        },
+        lag_p50=None if lag is None else lag.p50,
+        lag_p95=None if lag is None else lag.p95,
+        lag_p99=None if lag is None else lag.p99,
+        wer=window.wer,
+        throughput=window.throughput,
+        send_slip_p99=None if slip is None else slip.p99,
+        active_max=None if window.active_clients is None else float(window.active_clients.max),
+        replica_sessions={replica_label(k): v.sessions for k, v in window.replicas.items()},
     )
 
 
-def slo_of(records: Sequence[dict[str, Any]]) -> float | None:
+def slo_of(records: Sequence[StepRecord]) -> float | None:
     """The p95 lag limit the steps were judged against (from their criteria), if any."""
     for record in records:
-        for criterion in (record.get("verdict") or {}).get("criteria") or []:
-            if isinstance(criterion, dict) and criterion.get("name") == LAG_CRITERION:
-                limit = _num(criterion.get("limit"))
-                if limit is not None:
-                    return limit
+        criterion = record.verdict.criterion(LAG_CRITERION) if record.verdict else None
+        if criterion is not None and criterion.limit is not None:
+            return criterion.limit
     return None
 
 
