@@ -198,7 +198,7 @@ def test_the_replicas_are_found_by_the_balancer_through_the_headless_service():
     config = find(objects, "ConfigMap", "balancer-nginx")["data"]["nginx.conf"]
     fqdn = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.{k8s.CLUSTER_DOMAIN}"
     ws_port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "ws")
-    assert f"server {fqdn}:{ws_port} resolve max_fails=2 fail_timeout=10s;" in config
+    assert f"server {fqdn}:{ws_port} resolve max_fails=1 fail_timeout=10s;" in config
     assert "least_conn;" in config and "add_header X-Upstream $upstream_addr always;" in config
     mount = container(objects, "Deployment", "balancer", "nginx")["volumeMounts"][0]["mountPath"]
     assert f"{mount}/nginx.conf" in container(objects, "Deployment", "balancer", "nginx")["command"]
