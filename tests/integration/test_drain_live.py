@@ -1,10 +1,12 @@
 """A replica stopped mid-stream drains: 3 real tiny.en replicas behind nginx, 6 live clients (one session
 per file, `--reconnect`), SIGTERM to replica 2 while it serves streams. Its open streams run to their end
 on it (no reconnect, no audio lost), new streams go to the other two (its listener is closed, nginx moves
-on), and it exits by itself once they have ended, well within its grace period."""
+on), and it exits by itself once they have ended, well within its grace period. With a grace period
+shorter than the streams, the ones still open are closed with 1001 and resume on another replica."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import signal
@@ -19,6 +21,8 @@ import pytest
 from loadgen.core.session_result import OK, SessionResult
 from loadgen.data.results_file import read_results
 from tests.integration.conftest_stack import start_loadgen_run
+from whisperlive.readiness import wait_until_ready
+from whisperlive.replica import ReplicaSpec, start_replica, stop_replica
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 CLIENTS = 6
@@ -26,6 +30,7 @@ FILES = 4
 DRAINED = 2  # the replica that gets SIGTERM (1-based, as the stack names them)
 CHUNK_S = 0.256  # the load generator's default --chunk-ms
 MAX_DRAIN_S = 60.0
+SHORT_GRACE_S = 2.0
 ACTIVE = "whisperlive_connections_active"
 
 
@@ -36,10 +41,8 @@ def active_streams(metrics_url: str) -> float:
     return float(match[1]) if match else 0.0
 
 
-def sigterm_when_serving(local_stack, loadgen: subprocess.Popen[str]) -> tuple[float, psutil.Process]:
-    """Wait until the replica has two open streams (or one, late), SIGTERM it; (wall time, process)."""
-    spec = local_stack.replica_specs[DRAINED - 1]
-    metrics_url = f"http://{spec.host}:{spec.metrics_port}/metrics"
+def sigterm_when_serving(metrics_url: str, pid: int, loadgen: subprocess.Popen[str]) -> float:
+    """Wait until the replica has two open streams (or one, late), SIGTERM it; the wall time."""
     deadline = time.monotonic() + 60
     while loadgen.poll() is None and time.monotonic() < deadline:
         wanted = 2 if time.monotonic() < deadline - 40 else 1
@@ -47,11 +50,14 @@ def sigterm_when_serving(local_stack, loadgen: subprocess.Popen[str]) -> tuple[f
             break
         time.sleep(0.2)
     else:
-        raise AssertionError(f"replica {DRAINED} never served a stream")
-    process = psutil.Process(local_stack.processes[f"whisperlive-{DRAINED}"].pid)
+        raise AssertionError(f"{metrics_url}: the replica never served a stream")
     sent_at = time.time()
-    process.send_signal(signal.SIGTERM)
-    return sent_at, process
+    psutil.Process(pid).send_signal(signal.SIGTERM)
+    return sent_at
+
+
+def metrics_url(spec: ReplicaSpec) -> str:
+    return f"http://{spec.host}:{spec.metrics_port}/metrics"
 
 
 def in_flight(results: list[SessionResult], at: float) -> list[SessionResult]:
@@ -68,7 +74,10 @@ def test_a_replica_stopped_mid_stream_lets_its_streams_finish(local_stack, gener
     url = local_stack.balancer_url
     loadgen = start_loadgen_run(url, generated_corpus, run_dir, CLIENTS, FILES, "per-file")
     try:
-        sent_at, replica = sigterm_when_serving(local_stack, loadgen)
+        replica = psutil.Process(local_stack.processes[f"whisperlive-{DRAINED}"].pid)
+        sent_at = sigterm_when_serving(
+            metrics_url(local_stack.replica_specs[DRAINED - 1]), replica.pid, loadgen
+        )
         exit_code = replica.wait(MAX_DRAIN_S)  # None when subprocess's reaper collected it first
         drained_s = time.time() - sent_at
         stdout, _ = loadgen.communicate(timeout=240)
@@ -101,6 +110,55 @@ def test_a_replica_stopped_mid_stream_lets_its_streams_finish(local_stack, gener
     assert all(r.outcome == OK and r.reconnects == 0 for r in results), [
         (r.outcome, r.error_detail) for r in results if r.outcome != OK
     ]
+
+
+def test_streams_open_at_the_end_of_the_grace_period_resume_on_another_replica(
+    local_stack, generated_corpus, tmp_path
+):
+    # replica 2 again, on its own ports, with a grace shorter than the (continuous) sessions
+    idle = psutil.Process(local_stack.processes[f"whisperlive-{DRAINED}"].pid)
+    idle.send_signal(signal.SIGTERM)  # no streams: it exits at once
+    idle.wait(30)
+    base = local_stack.replica_specs[DRAINED - 1]
+    spec = dataclasses.replace(
+        base,
+        log_path=tmp_path / "short-grace.log",
+        extra_args=(*base.extra_args, "--drain-grace", f"{SHORT_GRACE_S:g}"),
+    )
+    process = start_replica(spec)
+    try:
+        wait_until_ready(spec.ready_url, 240, process=process, log_path=spec.log_path)
+        run_dir = tmp_path / "run"
+        url = local_stack.balancer_url
+        loadgen = start_loadgen_run(url, generated_corpus, run_dir, CLIENTS, FILES, "continuous")
+        try:
+            sent_at = sigterm_when_serving(metrics_url(spec), process.pid, loadgen)
+            exit_code = process.wait(MAX_DRAIN_S)
+            drained_s = time.time() - sent_at
+            stdout, _ = loadgen.communicate(timeout=240)
+        finally:
+            loadgen.kill()
+    finally:
+        stop_replica(process)
+    print(stdout[-1500:])
+    assert loadgen.returncode == 0
+    results, torn = read_results(run_dir / "sessions.jsonl")
+    assert not torn and len(results) == CLIENTS
+    address = local_stack.replica_addresses[DRAINED - 1]
+    affected = [r for r in results if r.replicas and r.replicas[0] == address]
+    drain_line = re.findall(r"drained in .*", spec.log_path.read_text())[-1]
+    print(
+        "CUT FIGURES",
+        json.dumps(figures(results, affected, [], address, drained_s, drain_line, exit_code)),
+    )
+    assert exit_code == 0 and SHORT_GRACE_S <= drained_s < SHORT_GRACE_S + 10
+    cut = int(re.findall(r"(\d+) cut at the grace period", drain_line)[0])
+    assert cut == len(affected) >= 1, (drain_line, [r.replicas for r in affected])
+    for r in affected:  # closed with 1001, resumed at once elsewhere: at most one chunk never sent
+        assert (r.outcome, r.reconnects) == ("recovered", 1), r.error_detail
+        assert address not in r.replicas[1:]
+        assert r.audio_lost_s <= CHUNK_S
+    assert all((r.outcome, r.reconnects) == (OK, 0) for r in results if r not in affected)
 
 
 def worst_wer(results: list[SessionResult], affected: list[SessionResult]) -> float:
