@@ -1,6 +1,6 @@
 """A scale-up as nginx sees it: the balancer lists replicas that do not listen yet (Docker DNS lists a new
 container at once; `least_conn` prefers it, having no streams). Real nginx with the rendered local config,
-one real simulator replica (`loadgen simulate`) listening behind six listed ports where nothing listens:
+one real simulator replica (`loadgen simulate`) listening behind eight listed ports where nothing listens:
 every WebSocket upgrade still succeeds. The same config with the former upstream settings (3 tries,
 max_fails=2) fails connects, which is what the rendered settings fix."""
 
@@ -24,7 +24,7 @@ from whisperlive.readiness import wait_until_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 HOST = "127.0.0.1"
-NOT_LISTENING = 6
+NOT_LISTENING = 8
 CONNECTS = 40
 BEFORE_FIX = {"proxy_next_upstream_tries 0;": "proxy_next_upstream_tries 3;", "max_fails=1": "max_fails=2"}
 
