@@ -447,7 +447,8 @@ class LocalStack:
 
     def _wait_replica(self, spec: ReplicaSpec, process: subprocess.Popen[bytes]) -> None:
         with _not_ready_as_stack_error():
-            wait_until_ready(spec.url, self.settings.ready_timeout_s, process=process, log_path=spec.log_path)
+            url = spec.url if self.settings.simulator else spec.ready_url  # the simulator has no /ready
+            wait_until_ready(url, self.settings.ready_timeout_s, process=process, log_path=spec.log_path)
         metrics = f"metrics on port {spec.metrics_port}" if self.settings.simulator is None else "simulator"
         self.log(f"replica ready at {spec.url} ({metrics})")
 

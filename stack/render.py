@@ -25,7 +25,7 @@ RULES = Path("prometheus/rules")
 COMPOSE_RULES = "/etc/prometheus/rules"  # where docker-compose.yml mounts prometheus/rules
 ALERTMANAGER_CONFIG = Path("alertmanager/alertmanager.yml")  # not rendered: the same file everywhere
 
-SERVER_PARAMETERS = "max_fails=2 fail_timeout=10s"  # passive failover: 2 failed connects, out for 10 s
+SERVER_PARAMETERS = "max_fails=1 fail_timeout=10s"  # passive failover: one refused connect, out for 10 s
 COMPOSE_SERVICE = "whisperlive"
 COMPOSE_RESOLVER = "resolver 127.0.0.11 valid=10s ipv6=off;"  # Docker's embedded DNS
 PRIVATE_NETWORKS = ("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m whisperlive", description=_DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_serve(commands.add_parser("serve", help="run one WhisperLive replica (the real upstream server)"))
-    _add_ready(commands.add_parser("ready", help="check a server with a real handshake; exit 0 when ready"))
+    _add_ready(commands.add_parser("ready", help="check a server (handshake or /ready); exit 0 when ready"))
     return parser
 
 
@@ -103,6 +103,15 @@ def _add_serve(sub: argparse.ArgumentParser) -> None:
         help=f"announce NAME in an X-Replica handshake header, the load generator's replica label "
         f"(default: ${REPLICA_NAME_ENV}, the pod name on Kubernetes; unset: the balancer's address)",
     )
+    sub.add_argument(
+        "--drain-grace",
+        dest="drain_grace_s",
+        type=float,
+        default=d.drain_grace_s,
+        metavar="S",
+        help="on SIGTERM: stop accepting, let open streams run this long, then close them with 1001 "
+        "(%(default)g; keep it below the stop grace period of Compose or Kubernetes)",
+    )
     sub.set_defaults(run=_run_serve)
 
 
@@ -137,7 +146,12 @@ def _add_batch(sub: argparse.ArgumentParser) -> None:
 
 
 def _add_ready(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--url", default=f"ws://127.0.0.1:{_DEFAULTS.port}", help="(%(default)s)")
+    sub.add_argument(
+        "--url",
+        default=f"ws://127.0.0.1:{_DEFAULTS.port}",
+        help="ws://HOST:PORT: a full handshake (takes a client slot for a moment); "
+        "http://HOST:METRICS_PORT/ready: the replica's own readiness, no slot (%(default)s)",
+    )
     sub.add_argument(
         "--timeout", type=float, default=10.0, metavar="S", help="seconds to keep trying (%(default)g)"
     )

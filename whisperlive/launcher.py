@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import sys
 import time
-from types import FrameType
 
 from loadgen.core.errors import SetupError
+from whisperlive.drain import Lifecycle, start_status_server
 from whisperlive.models import ResolvedModel, resolve_model
 from whisperlive.settings import ServeSettings
 from whisperlive.vad_model import seed_vad_model
@@ -21,8 +20,16 @@ log = logging.getLogger("whisperlive")
 def serve(settings: ServeSettings) -> int:
     """Start one replica and block; returns only if upstream's server loop returns."""
     _configure_logging()
-    _install_stop_handlers()
+    lifecycle = Lifecycle(settings.drain_grace_s)
+    lifecycle.install()
     model = _prepare(settings)
+    try:
+        if settings.metrics_port:  # now, so that /ready answers "starting" and /live 200 during the load
+            start_status_server(settings.host, settings.metrics_port, lifecycle)
+    except OSError as exc:
+        raise SetupError(
+            f"--metrics-port {settings.metrics_port}: cannot serve ({exc.strerror or exc})"
+        ) from exc
     try:
         from whisperlive import upstream  # heavy (torch, ctranslate2): only now that OMP_NUM_THREADS is set
     except ImportError as exc:
@@ -33,10 +40,8 @@ def serve(settings: ServeSettings) -> int:
         upstream.preload_single_model(model.path, device)
     preload_s = time.monotonic() - started
     try:
-        if settings.metrics_port:
-            upstream.start_metrics(settings.host, settings.metrics_port)
         log.info("%s", startup_line(settings, model, f"{device.name}/{device.compute_type}", preload_s))
-        upstream.run_server(settings, model.path)
+        upstream.run_server(settings, model.path, lifecycle)
     except OSError as exc:
         raise SetupError(
             f"cannot serve on {settings.host}: {exc.strerror or exc}; check --host and the ports"
@@ -58,7 +63,11 @@ def _prepare(settings: ServeSettings) -> ResolvedModel:
 
 def startup_line(settings: ServeSettings, model: ResolvedModel, device: str, preload_s: float) -> str:
     """The one log line with the effective settings."""
-    metrics = f"http://{settings.host}:{settings.metrics_port}/metrics" if settings.metrics_port else "off"
+    metrics = (
+        f"http://{settings.host}:{settings.metrics_port}/metrics (and /ready, /live)"
+        if settings.metrics_port
+        else "off"
+    )
     batch = (
         f"on(max_size={settings.batch_max_size}, window={settings.batch_window_ms}ms, "
         f"max_queue_wait={settings.batch_max_queue_wait_s:g}s, "
@@ -73,7 +82,8 @@ def startup_line(settings: ServeSettings, model: ResolvedModel, device: str, pre
         f"single_model={'on' if settings.single_model else 'off'} ({preload}) "
         f"max_clients={settings.max_clients} max_connection_time={settings.max_connection_time:g}s "
         f"batch={batch} omp_threads={os.environ.get('OMP_NUM_THREADS', 'unset')} metrics={metrics} "
-        f"api_key={'set' if settings.api_key else 'off'} cache_path={settings.cache_path}"
+        f"api_key={'set' if settings.api_key else 'off'} cache_path={settings.cache_path} "
+        f"drain_grace={settings.drain_grace_s:g}s"
     )
 
 
@@ -91,18 +101,6 @@ def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-
-
-def _install_stop_handlers() -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stop_now)
-
-
-def _stop_now(signum: int, _frame: FrameType | None) -> None:
-    # Upstream's per-client transcription threads are not daemons: a normal exit would wait for them.
-    log.info("stopping on %s", signal.Signals(signum).name)
-    logging.shutdown()
-    os._exit(128 + signum)
 
 
 def _ensure_free(host: str, port: int, flag: str) -> None:

@@ -1,6 +1,11 @@
-"""Readiness by a real handshake: options JSON in, SERVER_READY out, then END_OF_AUDIO and close.
+"""Readiness, two ways, by the URL's scheme.
 
-A probe occupies one client slot on the server for a moment, exactly like a real stream would.
+- `http://HOST:METRICS_PORT/ready`: the replica's own answer (`whisperlive.drain`): model loaded,
+  listener accepting, not draining. No WebSocket session: it takes no client slot and is not counted in
+  `whisperlive_connections_*`. What the Dockerfiles, Compose, Kubernetes and the local stack probe.
+- `ws://HOST:PORT`: a real handshake, options JSON in, SERVER_READY out, then END_OF_AUDIO and close. It
+  occupies one client slot for a moment, exactly like a real stream would; for servers without the
+  endpoint (the simulator, an upstream server run by hand, the balancer).
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ import asyncio
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -54,8 +61,31 @@ async def probe(url: str, timeout_s: float = 10.0, api_key: str | None = None) -
 
 
 def check_ready(url: str, timeout_s: float = 10.0, api_key: str | None = None) -> Readiness:
-    """`probe` for synchronous callers (not from inside a running event loop)."""
+    """`check_http` for an http(s):// URL, else `probe`; for synchronous callers (not from inside a
+    running event loop)."""
+    if url.startswith(("http://", "https://")):
+        return check_http(url, timeout_s)
     return asyncio.run(probe(url, timeout_s, api_key))
+
+
+def check_http(url: str, timeout_s: float = 10.0) -> Readiness:
+    """GET a replica's `/ready`: 200 is ready, anything else is not, with the replica's one-line reason."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            answer = Answer(True, _body_line(response.read()))
+    except urllib.error.HTTPError as exc:
+        answer = Answer(False, f"HTTP {exc.code}: {_body_line(exc.read())}", final=exc.code == 404)
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        answer = _connect_failure(reason) if isinstance(reason, OSError) else Answer(False, str(reason))
+    except (OSError, ValueError) as exc:
+        answer = _connect_failure(exc) if isinstance(exc, OSError) else Answer(False, str(exc), final=True)
+    return Readiness(**vars(answer), elapsed_s=time.monotonic() - started)
+
+
+def _body_line(body: bytes) -> str:
+    return (body.decode(errors="replace").strip().splitlines() or ["empty body"])[0]
 
 
 def wait_until_ready(

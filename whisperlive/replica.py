@@ -34,6 +34,11 @@ class ReplicaSpec:
         """The replica's WebSocket URL."""
         return f"ws://{self.host}:{self.port}"
 
+    @property
+    def ready_url(self) -> str:
+        """The replica's own readiness endpoint (`whisperlive.drain`): no client slot taken."""
+        return f"http://{self.host}:{self.metrics_port}/ready"
+
 
 def replica_command(spec: ReplicaSpec) -> list[str]:
     """The argv that starts `spec` with this interpreter."""

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from loadgen.core.errors import UsageError
 
 BACKENDS = ("faster_whisper",)
+# Seconds a stopping replica lets its open streams run on. k8s/base/whisperlive.yaml's
+# terminationGracePeriodSeconds and docker-compose.yml's stop_grace_period give it DRAIN_MARGIN_S more.
+DRAIN_GRACE_S = 120.0
+DRAIN_MARGIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ServeSettings:
     api_key: str | None = None
     cache_path: str = "~/.cache/whisper-live/"
     replica_name: str | None = None  # sent as X-Replica on every handshake (Kubernetes: the pod name)
+    drain_grace_s: float = DRAIN_GRACE_S
 
 
 def validate(settings: ServeSettings) -> ServeSettings:
@@ -51,6 +56,7 @@ def _problems(s: ServeSettings) -> list[str]:
         (s.backend in BACKENDS, f"--backend {s.backend!r} is not supported here: use {', '.join(BACKENDS)}"),
         (bool(s.model.strip()), "--model is empty: pass tiny.en, base, a CTranslate2 directory or hub name"),
         (s.max_clients >= 1, f"--max-clients {s.max_clients} must be at least 1"),
+        (s.drain_grace_s >= 0, f"--drain-grace {s.drain_grace_s:g} must be 0 or more seconds"),
         (s.max_connection_time > 0, f"--max-connection-time {s.max_connection_time:g} must be above 0 s"),
         (s.omp_threads is None or s.omp_threads >= 1, f"--omp-threads {s.omp_threads} must be at least 1"),
         (s.api_key is None or bool(s.api_key), "--api-key is empty: pass a key or leave the flag out"),

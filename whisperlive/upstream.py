@@ -4,22 +4,21 @@ environment (OMP_NUM_THREADS) is set: importing it loads torch and ctranslate2.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import prometheus_client
 import torch
 import whisper_live.metrics
 import whisper_live.server
-from websockets.sync.server import serve
+from websockets.sync.server import Server, serve
 from whisper_live.backend.faster_whisper_backend import ServeClientFasterWhisper
 from whisper_live.server import TranscriptionServer
 from whisper_live.transcriber.transcriber_faster_whisper import WhisperModel
 
 from loadgen.core.errors import SetupError
 from loadgen.core.protocol import REPLICA_HEADER
+from whisperlive.drain import Lifecycle
 from whisperlive.settings import ServeSettings
 
 
@@ -49,32 +48,33 @@ def preload_single_model(model_dir: Path, device: Device) -> None:
     ServeClientFasterWhisper.SINGLE_MODEL = model
 
 
-def start_metrics(host: str, port: int) -> None:
-    """Serve the whisperlive_* metrics on host:port (upstream's own endpoint binds 0.0.0.0)."""
-    prometheus_client.start_http_server(port, addr=host)
+def hook_listener(lifecycle: Lifecycle, replica_name: str | None) -> None:
+    """Hand the listening server to `lifecycle`, and with `replica_name` answer every WebSocket handshake
+    with `X-Replica: replica_name`.
 
-
-def announce_replica(name: str) -> None:
-    """Make every WebSocket handshake answer with `X-Replica: name`.
-
-    Upstream's `TranscriptionServer.run` builds its `serve(...)` call itself with no hook for response
-    headers, so the module's `serve` is replaced by one that adds a `process_response`. nginx passes the
-    header through; the load generator prefers it to the balancer's address (on Kubernetes: the pod name).
+    Upstream's `TranscriptionServer.run` builds its `serve(...)` call itself, with no hook for response
+    headers and no handle on the server it runs, so the module's `serve` is replaced by one that adds a
+    `process_response` and hands the server on. nginx passes the header through; the load generator
+    prefers it to the balancer's address (on Kubernetes: the pod name).
     """
 
     def add_header(_connection: Any, _request: Any, response: Any) -> None:
-        response.headers[REPLICA_HEADER] = name
+        response.headers[REPLICA_HEADER] = replica_name
 
-    whisper_live.server.serve = functools.partial(serve, process_response=add_header)
+    def serve_hooked(*args: Any, **kwargs: Any) -> Server:
+        server = serve(*args, **kwargs, process_response=add_header if replica_name else None)
+        lifecycle.attach(server)
+        return server
+
+    whisper_live.server.serve = serve_hooked
 
 
-def run_server(settings: ServeSettings, model_dir: Path) -> None:
-    """Run upstream's TranscriptionServer in this thread until the process ends.
+def run_server(settings: ServeSettings, model_dir: Path, lifecycle: Lifecycle) -> None:
+    """Run upstream's TranscriptionServer in this thread until the process ends (see `whisperlive.drain`).
 
     The model goes in as `faster_whisper_custom_model_path`: upstream honours `single_model` only then.
     """
-    if settings.replica_name:
-        announce_replica(settings.replica_name)
+    hook_listener(lifecycle, settings.replica_name)
     TranscriptionServer().run(
         settings.host,
         port=settings.port,

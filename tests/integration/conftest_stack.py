@@ -9,6 +9,8 @@ Fixtures (imported by tests/integration/conftest.py):
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ STACK_REPLICAS = 3
 STACK_MAX_CLIENTS = 4
 STACK_OMP_THREADS = 1  # 2-core machine
 STACK_READY_TIMEOUT_S = 240.0
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +63,16 @@ def simulator_stack(tmp_path: Path, generated_corpus: Path) -> Iterator[LocalSta
     )
     with LocalStack(settings) as stack:
         yield stack
+
+
+def start_loadgen_run(
+    url: str, corpus: Path, run_dir: Path, clients: int, files: int, mode: str
+) -> subprocess.Popen[str]:
+    """`loadgen run --reconnect --run-dir RUN_DIR` (`files` files per client) in the background, its
+    output piped (text)."""
+    command = [
+        sys.executable, "-m", "loadgen", "run", "--url", url, "--num-clients", str(clients),
+        "--mode", mode, "--audio-dir", str(corpus), "--limit", str(files), "--reconnect",
+        "--run-dir", str(run_dir),
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

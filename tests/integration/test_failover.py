@@ -18,6 +18,7 @@ import pytest
 from loadgen.chaos.faults import LocalChaos, event_appender, inject, parse_chaos
 from loadgen.core.session_result import SUCCESSES, SessionResult
 from loadgen.data.results_file import read_results
+from tests.integration.conftest_stack import start_loadgen_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
@@ -30,12 +31,7 @@ def run_with_chaos(local_stack, corpus: Path, tmp_path: Path, spec: str, files: 
     injected meanwhile."""
     run_dir = tmp_path / "run"
     out, events = run_dir / "sessions.jsonl", run_dir / "events.jsonl"
-    command = [
-        sys.executable, "-m", "loadgen", "run", "--url", local_stack.balancer_url,
-        "--num-clients", str(CLIENTS), "--mode", "continuous", "--audio-dir", str(corpus),
-        "--limit", str(files), "--reconnect", "--run-dir", str(run_dir),
-    ]  # fmt: skip
-    loadgen = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    loadgen = start_loadgen_run(local_stack.balancer_url, corpus, run_dir, CLIENTS, files, "continuous")
     try:
         target = LocalChaos(local_stack.run_dir)  # `python -m stack replica` acts on the stack
         asyncio.run(inject(parse_chaos(spec), target, event_appender(events), 0, time.monotonic()))

@@ -23,6 +23,7 @@ from stack.render import (
     compose_prometheus,
     render_prometheus,
 )
+from whisperlive.settings import DRAIN_GRACE_S, DRAIN_MARGIN_S
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
@@ -145,7 +146,10 @@ def test_every_service_is_health_checked_and_waited_for(variant):
     assert set(services["load-balancer"]["depends_on"]) == {"whisperlive"}
     assert set(services["loadgen"]["depends_on"]) == {"load-balancer"}
     ready = services["whisperlive"]["healthcheck"]["test"]
-    assert ready[1:7] == ["python", "-m", "whisperlive", "ready", "--url", "ws://127.0.0.1:9090"]
+    assert ready[1:7] == ["python", "-m", "whisperlive", "ready", "--url", "http://127.0.0.1:9091/ready"]
+    # SIGTERM drains for the replica's default --drain-grace; Compose waits that plus the margin
+    written = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["whisperlive"]
+    assert written["stop_grace_period"] == f"{DRAIN_GRACE_S + DRAIN_MARGIN_S:g}s"
 
 
 @needs_compose

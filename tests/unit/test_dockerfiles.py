@@ -27,11 +27,13 @@ def test_hadolint_finds_nothing(name):
 
 
 @pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.cpu"])
-def test_the_image_runs_the_launcher_as_a_non_root_user_with_a_handshake_healthcheck(name):
+def test_the_image_runs_the_launcher_as_a_non_root_user_with_a_slotless_healthcheck(name):
     text = (WHISPERLIVE / name).read_text()
     assert 'ENTRYPOINT ["python", "-m", "whisperlive", "serve", "--host", "0.0.0.0"]' in text
     assert re.search(
-        r'^HEALTHCHECK .*\\\n\s+CMD \["python", "-m", "whisperlive", "ready"', text, re.MULTILINE
+        r'^HEALTHCHECK .*\\\n\s+CMD \["python", "-m", "whisperlive", "ready", "--url", "http://127.0.0.1:9091/ready"',
+        text,
+        re.MULTILINE,
     )
     assert "\nUSER 10001:10001\n" in text
     assert "whisper-live==0.10.0" in text and "--no-deps" in text

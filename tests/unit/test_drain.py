@@ -1,74 +1,130 @@
-"""The preStop drain: reads the replica's own whisperlive_connections_active and waits for 0."""
+"""The replica's lifecycle against a real websockets server (no model): health, and the drain that stops
+accepting but lets open connections finish, up to the grace period."""
 
 from __future__ import annotations
 
-import prometheus_client
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+
 import pytest
-from prometheus_client import CollectorRegistry, Gauge
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+from websockets.sync.server import Server, ServerConnection, serve
 
-from whisperlive import drain
-
-
-def exposition(active: float) -> str:
-    registry = CollectorRegistry()
-    Gauge("whisperlive_connections_active", "streams", registry=registry).set(active)
-    return prometheus_client.generate_latest(registry).decode()
+from whisperlive.drain import Drained, Lifecycle, start_status_server
+from whisperlive.readiness import check_http
 
 
-class FakeClock:
-    """Time that advances only when the drain sleeps (no real waiting in a unit test)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_active_streams_reads_the_gauge_and_nothing_else():
-    assert drain.active_streams(exposition(3)) == 3
-    assert drain.active_streams(exposition(0)) == 0
-    assert drain.active_streams("whisperlive_connections_total 5\n") is None
-
-
-def test_it_waits_the_minimum_then_until_the_streams_end():
-    bodies = iter([exposition(2), exposition(1), exposition(0)])
-    clock = FakeClock()
-    reason = drain.drain(lambda: next(bodies), 15, 600, poll_s=2, sleep=clock.sleep, clock=lambda: clock.now)
-    assert reason == "no active streams"
-    assert clock.sleeps == [15, 2, 2]
-
-
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [(None, "metrics endpoint unreachable: server gone"), ("", "no whisperlive_connections_active")],
-)
-def test_it_stops_waiting_when_there_is_nothing_to_read(body, reason):
-    clock = FakeClock()
-    assert drain.drain(lambda: body, 5, 60, sleep=clock.sleep, clock=lambda: clock.now).startswith(reason)
-    assert clock.sleeps == [5]
-
-
-def test_it_gives_up_at_the_timeout():
-    clock = FakeClock()
-    reason = drain.drain(lambda: exposition(4), 15, 30, poll_s=2, sleep=clock.sleep, clock=lambda: clock.now)
-    assert reason == "timeout with 4 stream(s) still active"
-    assert clock.now <= 30
-
-
-def test_the_command_reads_a_real_metrics_endpoint(capsys):
-    registry = CollectorRegistry()
-    Gauge("whisperlive_connections_active", "streams", registry=registry).set(0)
-    server, thread = prometheus_client.start_http_server(0, addr="127.0.0.1", registry=registry)
+def echo_until_closed(ws: ServerConnection) -> None:
+    """A stand-in for upstream's handler: answer every message until the client ends the stream."""
     try:
-        url = f"http://127.0.0.1:{server.server_port}/metrics"
-        assert drain.main(["--metrics-url", url, "--min-wait", "0", "--timeout", "5"]) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-    assert capsys.readouterr().out == "drain: no active streams\n"
-    assert drain.main(["--metrics-url", url, "--min-wait", "0", "--timeout", "1"]) == 0
-    assert capsys.readouterr().out == "drain: metrics endpoint unreachable: server gone\n"
+        for message in ws:
+            if message == "END":
+                return
+            ws.send(message)
+    except ConnectionClosed:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with serve(echo_until_closed, "127.0.0.1", 0) as ws_server:
+        thread = threading.Thread(target=ws_server.serve_forever, daemon=True)
+        thread.start()
+        yield ws_server
+        ws_server.shutdown()
+
+
+def url(server: Server) -> str:
+    return f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_health_follows_the_listener_from_start_to_drain(server):
+    lifecycle = Lifecycle(grace_s=5)
+    assert lifecycle.health().ready is False and "starting" in lifecycle.health().reason
+    lifecycle.attach(server)
+    assert lifecycle.health().ready is True
+    lifecycle.drain()
+    health = lifecycle.health()
+    assert (health.ready, health.live, health.reason) == (False, True, "draining: no new streams")
+
+
+def test_a_drain_refuses_new_connects_and_lets_the_open_stream_finish(server):
+    lifecycle = Lifecycle(grace_s=10)
+    lifecycle.attach(server)
+    address = url(server)
+    with connect(address) as stream:
+        stream.send("before")
+        assert stream.recv(5) == "before"
+        result: list[Drained] = []
+        drainer = threading.Thread(target=lambda: result.append(lifecycle.drain()))
+        drainer.start()
+        time.sleep(0.5)
+        assert drainer.is_alive()  # the stream is open: the drain waits
+        with pytest.raises(ConnectionRefusedError):  # but nothing new gets in
+            connect(address, open_timeout=2)
+        stream.send("during the drain")
+        assert stream.recv(5) == "during the drain"
+        stream.send("END")
+        drainer.join(5)
+    assert not drainer.is_alive()
+    assert result[0].ended == 1 and result[0].cut == 0 and result[0].waited_s < 5
+    assert "1 stream(s) ended on their own" in result[0].line()
+
+
+def test_streams_still_open_at_the_grace_period_are_closed_with_1001(server):
+    lifecycle = Lifecycle(grace_s=0.5)
+    lifecycle.attach(server)
+    with connect(url(server)) as stream:
+        stream.send("hello")
+        stream.recv(5)
+        drained = lifecycle.drain()
+        with pytest.raises(ConnectionClosed) as closed:
+            stream.recv(5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert (drained.ended, drained.cut) == (0, 1)
+    assert 0.5 <= drained.waited_s < 4
+    assert "1 cut at the grace period (closed with 1001)" in drained.line()
+
+
+def test_the_status_server_answers_ready_live_and_metrics(server):
+    lifecycle = Lifecycle(grace_s=1)
+    port = free_port()
+    start_status_server("127.0.0.1", port, lifecycle)
+    base = f"http://127.0.0.1:{port}"
+    starting = check_http(f"{base}/ready", 2)
+    assert not starting.ok and starting.reason.startswith("HTTP 503: starting")
+    with urllib.request.urlopen(f"{base}/live", timeout=2) as live:
+        assert live.status == 200
+    lifecycle.attach(server)
+    ready = check_http(f"{base}/ready", 2)
+    assert ready.ok and ready.reason == "ready: model loaded, accepting, 0 connection(s) open"
+    with urllib.request.urlopen(f"{base}/metrics", timeout=2) as metrics:
+        assert b"# TYPE " in metrics.read()  # the Prometheus exposition, as before
+    lifecycle.drain()
+    assert check_http(f"{base}/ready", 2).reason == "HTTP 503: draining: no new streams"
+    with urllib.request.urlopen(f"{base}/live", timeout=2) as live:
+        assert live.status == 200
+
+
+def test_an_http_probe_of_nothing_says_why():
+    port = free_port()
+    answer = check_http(f"http://127.0.0.1:{port}/ready", 2)
+    assert (answer.ok, answer.reason) == (False, "connection refused")
+
+
+def test_a_listener_that_died_without_a_drain_is_not_live(server):
+    lifecycle = Lifecycle(grace_s=1)
+    lifecycle.attach(server)
+    server.shutdown()
+    health = lifecycle.health()
+    assert (health.ready, health.live, health.reason) == (False, False, "the WebSocket listener is closed")

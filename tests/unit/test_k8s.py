@@ -21,6 +21,7 @@ import yaml
 from stack import k8s
 from stack.dashboards import dashboards
 from stack.render import ROOT, RULES
+from whisperlive.settings import DRAIN_GRACE_S, DRAIN_MARGIN_S
 
 K8S = ROOT / "k8s"
 KUBERNETES_VERSION = "1.30"  # the oldest minor we claim: Indexed Jobs, autoscaling/v2, policy/v1 all GA
@@ -197,7 +198,7 @@ def test_the_replicas_are_found_by_the_balancer_through_the_headless_service():
     config = find(objects, "ConfigMap", "balancer-nginx")["data"]["nginx.conf"]
     fqdn = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.{k8s.CLUSTER_DOMAIN}"
     ws_port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "ws")
-    assert f"server {fqdn}:{ws_port} resolve max_fails=2 fail_timeout=10s;" in config
+    assert f"server {fqdn}:{ws_port} resolve max_fails=1 fail_timeout=10s;" in config
     assert "least_conn;" in config and "add_header X-Upstream $upstream_addr always;" in config
     mount = container(objects, "Deployment", "balancer", "nginx")["volumeMounts"][0]["mountPath"]
     assert f"{mount}/nginx.conf" in container(objects, "Deployment", "balancer", "nginx")["command"]
@@ -233,16 +234,19 @@ def test_nginx_accepts_the_k8s_config_with_names_substituted_away(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def test_replicas_are_ready_by_handshake_and_drain_before_they_stop():
+def test_replicas_are_probed_without_a_session_and_drain_within_the_grace_period():
     objects = rendered("overlays/gpu")
     deployment = find(objects, "Deployment", "whisperlive")
     replica = container(objects, "Deployment", "whisperlive", "whisperlive")
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert replica[probe]["exec"]["command"][:4] == ["python", "-m", "whisperlive", "ready"]
-    drain = replica["lifecycle"]["preStop"]["exec"]["command"]
-    assert drain[:3] == ["python", "-m", "whisperlive.drain"]
-    waited = float(drain[drain.index("--min-wait") + 1]) + float(drain[drain.index("--timeout") + 1])
-    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > waited
+    probes = ("startupProbe", "readinessProbe", "livenessProbe")
+    assert {p: (replica[p]["httpGet"]["path"], replica[p]["httpGet"]["port"]) for p in probes} == {
+        "startupProbe": ("/ready", "metrics"),
+        "readinessProbe": ("/ready", "metrics"),
+        "livenessProbe": ("/live", "metrics"),
+    }
+    assert "--drain-grace" not in replica["args"] and "lifecycle" not in replica  # SIGTERM drains itself
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace == DRAIN_GRACE_S + DRAIN_MARGIN_S
     assert replica["resources"]["limits"]["nvidia.com/gpu"] == 1
     anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
     assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == (
