@@ -16,6 +16,7 @@ Examples: `kill-replica@20`, `kill-replica:2@20`, `pause-replica:3@15:8`, `resta
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import re
 import subprocess
@@ -110,6 +111,11 @@ class LocalChaos:
     def attach(cls, stack_dir: Path) -> LocalChaos:
         """The stack in `stack_dir`, checked now (`python -m stack status`): a usage error when there is
         none, before any step runs."""
+        if importlib.util.find_spec("stack") is None:
+            raise UsageError(
+                "faults on a local stack need its tools (`python -m stack`), which this install lacks"
+                " (the loadgen image has none): use --compose for Compose containers"
+            )
         chaos = cls(stack_dir)
         chaos._stack("status")
         return chaos

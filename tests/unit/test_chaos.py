@@ -124,3 +124,16 @@ def test_chaos_sh_without_a_stack_is_one_line_and_exit_2(tmp_path):
         f"loadgen chaos: no stack in {tmp_path}: {tmp_path}/stack.json does not exist (start one with `up`)"
     )
     assert subprocess.run([str(script), "explode"], capture_output=True, timeout=10).returncode == 2
+
+
+def test_local_faults_without_the_stack_tools_say_to_use_compose(tmp_path, monkeypatch):
+    """The loadgen image ships no `stack` package; that install is stood in for by hiding the package from
+    `importlib.util.find_spec`, the only thing the check reads."""
+    import importlib.util
+
+    from loadgen.chaos.faults import open_target
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "stack" else real(name, *a))
+    with pytest.raises(UsageError, match=r"lacks \(the loadgen image has none\): use --compose"):
+        open_target(compose=False, stack_dir=tmp_path)
