@@ -134,6 +134,7 @@ def test_local_faults_without_the_stack_tools_say_to_use_compose(tmp_path, monke
     from loadgen.chaos.faults import open_target
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "stack" else real(name, *a))
+    hidden = lambda name, *a: None if name == "stack" else real(name, *a)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", hidden)
     with pytest.raises(UsageError, match=r"lacks \(the loadgen image has none\): use --compose"):
         open_target(compose=False, stack_dir=tmp_path)
