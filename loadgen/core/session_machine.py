@@ -7,7 +7,7 @@ every driver and for the unit tests, which feed it events directly.
 
 Events in (methods; the hot ones take plain arguments, so a message or a chunk costs no event object):
 - `connected(at, replica)`, `rejected(status)`, `open_timed_out()`, `connect_failed(detail)`: how the
-  `Connect` the machine asked for went;
+  `CONNECT` the machine asked for went;
 - `message(at, data) -> wake`: a server message, raw (decoded here, with one `StreamDecoder`);
 - `timer_due(at) -> wake`: the connection's one timer fired (ready timeout, stall watchdog); re-arm it
   at `timer_at` when that is not None;
@@ -16,10 +16,10 @@ Events in (methods; the hot ones take plain arguments, so a message or a chunk c
 - `cancel()` then `finish()`: the session is being stopped.
 `wake` True: the sender should stop waiting at once.
 
-Actions out, from `next_action(now)`, asked again once the previous one is done:
-`Connect`, `SendOptions(text)`, a `Chunk` of the plan (send its data), `SendSilence(data)` (a tail
-chunk), `SendEnd(data)`, `ArmTimer(at)` (the connection's one timer, replacing any), `Wait` (until
-`wake_at`, or until woken when that is None), `Close`, `ReconnectAfter(delay_s)`, `Finish`.
+Actions out, from `next_action(now)`, asked again once the previous one is done: `CONNECT`; `Send(data)`
+(the options, a chunk of trailing silence, END_OF_AUDIO); a `Chunk` of the plan (send its data);
+`ArmTimer(at)` (the connection's one timer, replacing any); `WAIT` (until `wake_at`, or until woken when
+that is None); `CLOSE`; `ReconnectAfter(delay_s)`; `FINISH`.
 
 One session: connect, send the options, wait for SERVER_READY (the live clock starts then), stream the
 plan's chunks when each is due while messages feed the tracker, stream real-time silence until the
@@ -33,6 +33,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from enum import Enum
 from itertools import chain
 from typing import Protocol
 
@@ -62,15 +63,16 @@ from loadgen.core.tracker import TranscriptTracker
 
 @dataclass(frozen=True)
 class SessionRules:
-    """The settings the machine decides by (seconds)."""
+    """The settings a session's decisions follow (seconds); `loadgen.live.session.SessionSettings` adds
+    how to connect."""
 
     options: StreamOptions
     chunk_s: float = 0.256
-    settle_s: float = 3.0
-    max_tail_s: float = 20.0
+    settle_s: float = 3.0  # the tail ends after this long without a transcript change
+    max_tail_s: float = 20.0  # ... or after this much trailing silence
     open_timeout_s: float = 10.0
     ready_timeout_s: float = 60.0
-    stall_timeout_s: float = 30.0
+    stall_timeout_s: float = 30.0  # no transcript for this long while speech flows: the server stalled
     reconnect: ReconnectPolicy | None = None  # None: a dropped session ends as dropped
 
     @property
@@ -125,30 +127,21 @@ class Failure:
 # Actions.
 
 
-@dataclass(frozen=True)
-class Connect:
-    """Open a connection; report it with `connected`, `rejected`, `open_timed_out` or `connect_failed`."""
+class Step(Enum):
+    """The actions without data."""
+
+    CONNECT = "connect"  # open a connection; report how with connected, rejected, open_timed_out...
+    WAIT = "wait"  # until the machine's `wake_at` (None: until a wake), then ask again
+    CLOSE = "close"  # close the connection, and wait until it closed (its last messages still count)
+    FINISH = "finish"  # the session is over: its result is complete
 
 
 @dataclass(frozen=True)
-class SendOptions:
-    """Send the options message (text)."""
+class Send:
+    """Send one message: the options (text), a chunk of trailing silence, END_OF_AUDIO. (A chunk of the
+    plan is sent as the `Chunk` itself: no action object per chunk.)"""
 
-    text: str
-
-
-@dataclass(frozen=True)
-class SendSilence:
-    """Send one chunk of trailing silence (binary)."""
-
-    data: memoryview
-
-
-@dataclass(frozen=True)
-class SendEnd:
-    """Send END_OF_AUDIO."""
-
-    data: bytes = END_OF_AUDIO
+    data: str | bytes | memoryview
 
 
 @dataclass(frozen=True)
@@ -159,32 +152,15 @@ class ArmTimer:
 
 
 @dataclass(frozen=True)
-class WaitAction:
-    """Wait until the machine's `wake_at` (None: until a `wake`), then ask again."""
-
-
-@dataclass(frozen=True)
-class Close:
-    """Close the connection and wait until it closed (its last messages still count)."""
-
-
-@dataclass(frozen=True)
 class ReconnectAfter:
     """Wait `delay_s` before the next connection attempt."""
 
     delay_s: float
 
 
-@dataclass(frozen=True)
-class Finish:
-    """The session is over: its result is complete."""
-
-
-CONNECT, WAIT, CLOSE, FINISH, SEND_END = Connect(), WaitAction(), Close(), Finish(), SendEnd()
-Action = (
-    Connect | SendOptions | Chunk | SendSilence | SendEnd | ArmTimer | WaitAction | Close | ReconnectAfter
-    | Finish
-)
+CONNECT, WAIT, CLOSE, FINISH = Step.CONNECT, Step.WAIT, Step.CLOSE, Step.FINISH
+SEND_END = Send(END_OF_AUDIO)
+Action = Step | Send | Chunk | ArmTimer | ReconnectAfter
 
 # States.
 _BEGIN, _CONNECTING, _OPTIONS, _HANDSHAKE, _AWAIT_READY, _ABANDON = range(6)  # a connection attempt
@@ -203,7 +179,7 @@ def closed_failure(detail: str, too_big: bool) -> Failure:
 class SessionMachine:
     """One session's decisions: feed it events, ask it for the next action (module docstring)."""
 
-    wake_at: float | None = None  # when a `Wait` ends (None: only on a wake)
+    wake_at: float | None = None  # when a `WAIT` ends (None: only on a wake)
     timer_at: float | None = None  # when the connection's timer should fire next (None: not armed)
 
     def __init__(
@@ -223,8 +199,8 @@ class SessionMachine:
         self.telemetry = telemetry
         self.on_ready = on_ready
         self.unknown_replica = unknown_replica
-        self._options = SendOptions(replace(rules.options, uid=result.uid).to_json())
-        self._silence = SendSilence(silence(rules.chunk_s).data.cast("B"))
+        self.options_message = Send(replace(rules.options, uid=result.uid).to_json())
+        self.silence_message = Send(silence(rules.chunk_s).data.cast("B"))  # one chunk of the tail
         self._decoder = StreamDecoder(result.uid)
         self._rng = random.Random(result.uid)
         self._feed: Iterator[Chunk] = chunks(plan, rules.chunk_samples)
@@ -358,7 +334,7 @@ class SessionMachine:
             return CONNECT
         if state == _OPTIONS:
             self._state = _HANDSHAKE
-            return self._options
+            return self.options_message
         if state == _HANDSHAKE:  # the options went out: SERVER_READY must follow in time
             if self._refusal is not None:
                 return self._abandon()
@@ -384,7 +360,7 @@ class SessionMachine:
         if state == _BACKOFF:
             return self._backoff()
         if state == _CONNECTING:
-            raise RuntimeError("next_action before the outcome of Connect was reported")
+            raise RuntimeError("next_action before the outcome of CONNECT was reported")
         return FINISH  # _DONE
 
     # The handshake.
@@ -476,18 +452,21 @@ class SessionMachine:
         if not self._live or self._send_lost:
             self._chunk = chunk  # not sent: a reconnect may still send it
             return self._close()
-        clock = self._clock
-        assert clock is not None
+        clock, samples = self._clock, self._samples
+        assert clock is not None and samples is not None
         if chunk is None:
             chunk = self._chunk = next(self._feed, None)
             if chunk is None:
                 self._in_tail = True
                 self._state = _TAIL
                 return self._tail(now)
-            if clock.due(chunk.end_s) > now:
-                self.wake_at = clock.due(chunk.end_s)
+            due = clock.due(chunk.end_s)
+            if due > now:
+                self.wake_at = due
                 return WAIT
-        self._slip(now, chunk.end_s)
+        slip = clock.slip(now, chunk.end_s)
+        self.result.send_slips_s.append(slip)
+        samples.send_slip(slip)
         self._sending = True
         return chunk
 
@@ -502,8 +481,8 @@ class SessionMachine:
             self.result.chunks_sent += 1
         if not self._live or self._send_lost:
             return self._close()
-        clock, tracker = self._clock, self._tracker
-        assert clock is not None and tracker is not None
+        clock, tracker, samples = self._clock, self._tracker, self._samples
+        assert clock is not None and tracker is not None and samples is not None
         position = self._tail_next_s
         if position is None:
             rules = self.rules
@@ -513,18 +492,15 @@ class SessionMachine:
             if now - last_activity >= rules.settle_s:
                 return self._end_stream()
             position = self._tail_next_s = self._tail_position_s + rules.chunk_s
-            if clock.due(position) > now:
-                self.wake_at = clock.due(position)
+            due = clock.due(position)
+            if due > now:
+                self.wake_at = due
                 return WAIT
-        self._slip(now, position)
-        self._sending = True
-        return self._silence
-
-    def _slip(self, now: float, end_s: float) -> None:
-        assert self._clock is not None and self._samples is not None
-        slip = self._clock.slip(now, end_s)
+        slip = clock.slip(now, position)
         self.result.send_slips_s.append(slip)
-        self._samples.send_slip(slip)
+        samples.send_slip(slip)
+        self._sending = True
+        return self.silence_message
 
     def _end_stream(self) -> Action:
         """The plan and its tail are sent: END_OF_AUDIO, then close."""

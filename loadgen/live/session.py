@@ -22,17 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadgen.core.protocol import MAX_MESSAGE_BYTES, StreamOptions
-from loadgen.core.reconnect import ReconnectPolicy
+from loadgen.core.protocol import MAX_MESSAGE_BYTES
 from loadgen.core.session_machine import (
+    CLOSE,
+    CONNECT,
     WAIT,
     ArmTimer,
-    Close,
-    Connect,
     ReconnectAfter,
-    SendEnd,
-    SendOptions,
-    SendSilence,
+    Send,
     SessionMachine,
     SessionRules,
 )
@@ -54,37 +51,15 @@ UPSTREAM_HEADER = "X-Upstream"  # added by our nginx config: the upstream addres
 REPLICA_HEADER = "X-Replica"  # sent by `whisperlive serve --replica-name` (the pod name on Kubernetes)
 
 
-@dataclass(frozen=True)
-class SessionSettings:
-    """How every session of a run connects and streams."""
+@dataclass(frozen=True, kw_only=True)
+class SessionSettings(SessionRules):
+    """How every session of a run connects and streams: the machine's rules, and the connection."""
 
     url: str
-    options: StreamOptions
-    chunk_s: float = 0.256
-    settle_s: float = 3.0
-    max_tail_s: float = 20.0
-    open_timeout_s: float = 10.0
-    ready_timeout_s: float = 60.0
     api_key: str | None = None  # sent as upstream expects it: `Authorization: Bearer KEY`
-    reconnect: ReconnectPolicy | None = None  # None: a dropped session ends as dropped
-    stall_timeout_s: float = 30.0  # no transcript for this long while speech flows: the server stalled
     ping_interval_s: float = 5.0
     ping_timeout_s: float = 10.0
     ws_client: str = DEFAULT_CLIENT  # the WebSocket library under the session (ws_client.CLIENTS)
-
-    @property
-    def rules(self) -> SessionRules:
-        """What the session machine decides by."""
-        return SessionRules(
-            options=self.options,
-            chunk_s=self.chunk_s,
-            settle_s=self.settle_s,
-            max_tail_s=self.max_tail_s,
-            open_timeout_s=self.open_timeout_s,
-            ready_timeout_s=self.ready_timeout_s,
-            stall_timeout_s=self.stall_timeout_s,
-            reconnect=self.reconnect,
-        )
 
     @property
     def headers(self) -> dict[str, str]:
@@ -153,7 +128,7 @@ class StreamSession:
         self.result = result
         self.clock = clock
         self.machine = SessionMachine(
-            settings.rules, plan, result, reference, metrics, on_ready, UNKNOWN_REPLICA
+            settings, plan, result, reference, metrics, on_ready, UNKNOWN_REPLICA
         )
         self._link: _Link | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -163,6 +138,7 @@ class StreamSession:
         """Run the session to its end; never raises for anything the server or network does."""
         machine, clock = self.machine, self.clock
         loop = asyncio.get_running_loop()
+        link: _Link | None = None  # the open connection
         try:
             while True:
                 now = clock()
@@ -177,21 +153,22 @@ class StreamSession:
                         if handle is not None:
                             handle.cancel()
                         self._waiter = None
-                elif type(action) is Chunk or type(action) is SendSilence:
-                    await self._send(action.data)
+                elif type(action) is Chunk or type(action) is Send:
+                    assert link is not None  # the machine sends on an open connection only
+                    try:
+                        await link.ws.send(action.data)
+                    except ConnectionLost as exc:
+                        machine.send_failed(str(exc))
                 elif type(action) is ArmTimer:
                     self._arm(loop, action.at - now)
-                elif type(action) is SendOptions:
-                    await self._send(action.text)
-                elif type(action) is SendEnd:
-                    await self._send(action.data)
-                elif type(action) is Connect:
-                    await self._connect()
-                elif type(action) is Close:
+                elif action is CONNECT:
+                    link = await self._connect()
+                elif action is CLOSE:
                     await self._close()
+                    link = None
                 elif type(action) is ReconnectAfter:
                     await asyncio.sleep(action.delay_s)
-                else:
+                else:  # FINISH
                     return self.result
         except asyncio.CancelledError:
             machine.cancel()  # we are being stopped: closing is ours, not the server's
@@ -206,7 +183,7 @@ class StreamSession:
         if self._waiter is not None:
             _wake(self._waiter)
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> _Link | None:
         """Open a connection and tell the machine how it went."""
         settings, machine = self.settings, self.machine
         link = _Link(self)
@@ -215,28 +192,21 @@ class StreamSession:
         except UpgradeRejected as exc:
             link.opened = False
             machine.rejected(exc.status)
-            return
+            return None
         except TimeoutError:
             link.opened = False
             machine.open_timed_out()
-            return
+            return None
         except ConnectFailed as exc:
             link.opened = False
             machine.connect_failed(str(exc))
-            return
+            return None
         connected_at = self.clock()
         self._link = link
         headers = link.ws.headers
         replica = serving_replica(headers.get(UPSTREAM_HEADER), headers.get(REPLICA_HEADER))
         machine.connected(connected_at, replica)
-
-    async def _send(self, data: str | bytes | memoryview) -> None:
-        link = self._link
-        assert link is not None  # the machine sends on an open connection only
-        try:
-            await link.ws.send(data)
-        except ConnectionLost as exc:
-            self.machine.send_failed(str(exc))
+        return link
 
     async def _close(self) -> None:
         """Close the connection (its last messages still reach the machine) and stop its timer."""

@@ -26,8 +26,7 @@ from loadgen.core.session_machine import (
     Action,
     ArmTimer,
     ReconnectAfter,
-    SendOptions,
-    SendSilence,
+    Send,
     SessionMachine,
     SessionRules,
 )
@@ -90,7 +89,7 @@ class Sim:
                 return action
             if action is WAIT:
                 self._wait(self.m.wake_at)
-            elif isinstance(action, (Chunk, SendSilence, SendOptions)) or action is SEND_END:
+            elif isinstance(action, (Chunk, Send)):
                 self.sends.append((self.now, action))
             elif isinstance(action, ArmTimer):
                 self.timer = action.at
@@ -203,7 +202,7 @@ def test_a_session_streams_on_the_live_clock_settles_ends_and_measures_every_lag
         (1.2, message(segments((0.0, 1.0, "hello world", True)))),
     )])
     assert sim.run() is FINISH
-    assert sim.sends[0][1] == SendOptions(json.dumps({
+    assert sim.sends[0][1] == Send(json.dumps({
         "uid": UID, "language": "en", "task": "transcribe", "model": "tiny.en", "use_vad": True,
         "send_last_n_segments": 10, "no_speech_thresh": 0.45, "clip_audio": False,
         "same_output_threshold": 10, "enable_translation": False,
@@ -211,7 +210,7 @@ def test_a_session_streams_on_the_live_clock_settles_ends_and_measures_every_lag
     chunk_times = [t for t, a in sim.sends if isinstance(a, Chunk)]
     assert chunk_times == pytest.approx([T0 + 0.25, T0 + 0.5, T0 + 0.75, T0 + 1.0])  # each when due
     # Trailing silence until the transcript (last change at T0 + 1.2) is quiet for settle_s = 0.5 s.
-    silence_times = [t - T0 for t, a in sim.sends if isinstance(a, SendSilence)]
+    silence_times = [t - T0 for t, a in sim.sends if a is m.silence_message]
     assert silence_times == pytest.approx([1.25, 1.5, 1.75])
     assert sim.sends[-1] == (pytest.approx(T0 + 1.75), SEND_END)
     assert (r.outcome, r.error_kind, r.replica, r.replicas) == ("ok", None, "r1", ["r1"])
@@ -416,7 +415,7 @@ def test_a_drop_that_outlasts_the_plan_resumes_in_the_tail():
     sim = Sim(m, [Sim.accept((0.3, closed())), Sim.accept(ready_after=0.9)])
     assert sim.run() is FINISH  # ready again at 1.21 s on the live clock, past the speech
     assert (r.outcome, r.audio_lost_s) == ("recovered", pytest.approx(0.25))  # chunk 2 never went
-    assert [t - T0 for t, a in sim.sends if isinstance(a, SendSilence)] == pytest.approx([1.46, 1.71])
+    assert [t - T0 for t, a in sim.sends if a is m.silence_message] == pytest.approx([1.46, 1.71])
     assert r.tail_sent_s == pytest.approx(1.21)  # the tail resumed at the live position
 
 
