@@ -1,7 +1,7 @@
 """WhisperLive 0.10.0 wire protocol: the options message and the decoding of server messages.
 
-Pure: values in, values out. No sockets, no clocks. The only code that talks to a socket
-(`loadgen.live.session`) turns each raw frame into a `ServerEvent` with `decode`.
+Pure: values in, values out. No sockets, no clocks. The session machine (`loadgen.core.session_machine`)
+turns each raw frame the live session hands it into a `ServerEvent` with `decode`.
 """
 
 from __future__ import annotations
