@@ -21,6 +21,16 @@ from loadgen.data.run_dir import STEPS, RunDir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "run_dirs_dd413e5"
 RUNS = ["ramp", "ramp-workers"]
+# fields added to the report since (issue 15): a report of an old run has them, every other field is equal
+ADDED = {"substitutions", "deletions", "insertions", "audio_untranscribed_s", "untranscribed"}
+
+
+def _without_added(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_added(v) for k, v in value.items() if k not in ADDED}
+    if isinstance(value, list):
+        return [_without_added(v) for v in value]
+    return value
 
 
 def _same(written: Any, read: Any, where: str = "") -> None:
@@ -58,4 +68,4 @@ def test_loadgen_report_gives_the_report_it_gave_before(name: str, tmp_path: Pat
     after = json.loads((run / "summary.json").read_text())
     assert code == (0 if before["verdict"]["passed"] else 1)
     for key in ("verdict", "capacity", "rows", "soak_rows", "knees", "usl", "drift", "recovery", "totals"):
-        assert after[key] == before[key], key
+        assert _without_added(after[key]) == before[key], key
