@@ -119,12 +119,15 @@ class WindowSnapshot:
     throughput: float | None
     replicas: dict[str, ReplicaCounts]
     histograms: dict[str, str] | None = None  # latency -> encoded HdrHistogram; None: not written
+    audio_untranscribed_s: float | None = None  # speech no segment covered; None: not measured
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON object, in the documented field order (`histograms` only when there are some)."""
+        """The JSON object, in the documented field order (`histograms` only when there are some,
+        `audio_untranscribed_s` only when measured)."""
         data = asdict(self)
-        if self.histograms is None:
-            del data["histograms"]
+        for optional in ("histograms", "audio_untranscribed_s"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod
@@ -156,6 +159,7 @@ class WindowSnapshot:
             histograms={str(k): str(v) for k, v in histograms.items() if isinstance(v, str)}
             if isinstance(histograms, Mapping)
             else None,
+            audio_untranscribed_s=_num(w.get("audio_untranscribed_s")),
         )
 
 
@@ -241,6 +245,7 @@ class StepRecord:
     step_clients: int | None = None
     shards: int | None = None  # merged: how many shards, and how far apart they started the step
     start_spread_s: float | None = None
+    repeat: int | None = None  # `ramp --repeat R`: which repetition of the search (0..R-1)
 
     @property
     def passed(self) -> bool | None:
@@ -265,6 +270,7 @@ class StepRecord:
             "step_clients": self.step_clients,
             "shards": self.shards,
             "start_spread_s": self.start_spread_s,
+            "repeat": self.repeat,
         }
         return data | {k: v for k, v in optional.items() if v is not None}
 
@@ -287,6 +293,7 @@ class StepRecord:
             step_clients=_int(r.get("step_clients")),
             shards=_int(r.get("shards")),
             start_spread_s=_num(r.get("start_spread_s")),
+            repeat=_int(r.get("repeat")),
         )
 
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadgen.core.latency_hist import merged_block
+from loadgen.core.latency_hist import merged, merged_block
 from loadgen.core.records import (
     LATENCIES,
     ActiveClients,
@@ -132,6 +132,7 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         transcribed_audio_s=round(transcribed, 3),
         throughput=round(transcribed / duration, 4) if duration else None,
         replicas=_replicas(windows),
+        histograms={k: merged(h[k] for h in encoded if k in h) for k in LATENCIES if blocks[k]} or None,
     )
 
 

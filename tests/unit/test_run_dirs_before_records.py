@@ -57,5 +57,14 @@ def test_loadgen_report_gives_the_report_it_gave_before(name: str, tmp_path: Pat
     code = main(["report", str(run)])
     after = json.loads((run / "summary.json").read_text())
     assert code == (0 if before["verdict"]["passed"] else 1)
-    for key in ("verdict", "capacity", "rows", "soak_rows", "knees", "usl", "drift", "recovery", "totals"):
+    for key in ("verdict", "capacity", "soak_rows", "drift", "recovery", "totals"):
         assert after[key] == before[key], key
+    # rows gained goodput and the p95 interval (issue 15); what they had reads the same
+    assert [
+        {k: row[k] for k in old} for row, old in zip(after["rows"], before["rows"], strict=True)
+    ] == before["rows"]
+    # the USL and the second knee now run on goodput: measured only where the windows kept their
+    # histograms (the in-process run; dd413e5's merged worker windows dropped them)
+    measured = all(row["goodput"] is not None for row in after["rows"])
+    assert measured == (name == "ramp")
+    assert after["knees"]["lag_p95"] == before["knees"]["lag_p95"]

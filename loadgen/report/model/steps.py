@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from loadgen.core.goodput import TRANSCRIPT_LAG, goodput
+from loadgen.core.latency_hist import quantile_interval
 from loadgen.core.records import StepRecord, WindowSnapshot, replica_label
 from loadgen.core.search import outcome
 from loadgen.core.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES
@@ -41,6 +43,10 @@ class StepRow:
     send_slip_p99: float | None
     active_max: float | None
     replica_sessions: dict[str, int] = field(default_factory=dict)
+    goodput: float | None = None  # streams served on time and whole (core/goodput.py)
+    lag_p95_ci: tuple[float, float] | None = None  # 95 % interval of the p95 lag, from the histogram
+    audio_untranscribed_s: float | None = None
+    repeat: int | None = None  # `ramp --repeat`: which repetition ran it
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,8 @@ def _ratios(window: WindowSnapshot) -> tuple[int, float | None, float | None, fl
 _EMPTY = WindowSnapshot.from_json({})  # what a record cut short before its window reads as
 
 
-def step_row(record: StepRecord) -> StepRow:
-    """A row from one steps.jsonl record (see docs/RUN_DIR.md)."""
+def step_row(record: StepRecord, slo_s: float | None = None) -> StepRow:
+    """A row from one steps.jsonl record (see docs/RUN_DIR.md); `slo_s` judges goodput."""
     window = record.window or _EMPTY
     criteria = record.verdict.criteria if record.verdict else ()
     lag, slip = window.transcript_lag, window.send_slip
@@ -103,7 +109,16 @@ def step_row(record: StepRecord) -> StepRow:
         send_slip_p99=None if slip is None else slip.p99,
         active_max=None if window.active_clients is None else float(window.active_clients.max),
         replica_sessions={replica_label(k): v.sessions for k, v in window.replicas.items()},
+        goodput=goodput(window, slo_s),
+        lag_p95_ci=_p95_interval(window),
+        audio_untranscribed_s=window.audio_untranscribed_s,
+        repeat=record.repeat,
     )
+
+
+def _p95_interval(window: WindowSnapshot) -> tuple[float, float] | None:
+    encoded = (window.histograms or {}).get(TRANSCRIPT_LAG)
+    return None if encoded is None else quantile_interval([encoded])
 
 
 def slo_of(records: Sequence[StepRecord]) -> float | None:
