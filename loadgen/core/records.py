@@ -118,14 +118,15 @@ class WindowSnapshot:
     transcribed_audio_s: float
     throughput: float | None
     replicas: dict[str, ReplicaCounts]
+    # speech no segment covered, sessions ended in the window; None: not written
+    audio_untranscribed_s: float | None = None
     histograms: dict[str, str] | None = None  # latency -> encoded HdrHistogram; None: not written
-    audio_untranscribed_s: float | None = None  # speech no segment covered; None: not measured
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object, in the documented field order (`histograms` only when there are some,
         `audio_untranscribed_s` only when measured)."""
         data = asdict(self)
-        for optional in ("histograms", "audio_untranscribed_s"):
+        for optional in ("audio_untranscribed_s", "histograms"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -156,10 +157,10 @@ class WindowSnapshot:
             transcribed_audio_s=_num(w.get("transcribed_audio_s")) or 0.0,
             throughput=_num(w.get("throughput")),
             replicas={str(k): ReplicaCounts.from_json(v) for k, v in _object(w.get("replicas")).items()},
+            audio_untranscribed_s=_num(w.get("audio_untranscribed_s")),
             histograms={str(k): str(v) for k, v in histograms.items() if isinstance(v, str)}
             if isinstance(histograms, Mapping)
             else None,
-            audio_untranscribed_s=_num(w.get("audio_untranscribed_s")),
         )
 
 
