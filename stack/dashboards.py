@@ -154,6 +154,26 @@ CAPACITY = (
         ),
     ),
     PanelSpec(
+        "Speech untranscribed and words deleted",
+        "short",
+        "Left: seconds of speech per second that no transcript segment covered, by cause (in_flight: sent "
+        "to a connection that dropped before answering; gap: never sent while reconnecting; skipped: the "
+        "server passed over it), counted when sessions end. Right: word errors per second by kind: "
+        "deletions rising with untranscribed speech are lost audio, substitutions are misrecognition.",
+        (
+            (
+                "sum by (cause) (rate(loadgen_audio_untranscribed_seconds_total[$__rate_interval]))",
+                "untranscribed {{cause}} s/s",
+            ),
+        ),
+        right=RightAxis(
+            "short",
+            "word errors/s",
+            (("sum by (kind) (rate(loadgen_word_errors_total[$__rate_interval]))", "{{kind}}/s"),),
+            left_label="speech s/s",
+        ),
+    ),
+    PanelSpec(
         "Session outcomes",
         "percentunit",
         "Share of finished sessions that were ok, failed or dropped, and refused (WAIT).",

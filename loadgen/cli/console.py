@@ -58,8 +58,18 @@ def outcome_table(summary: RunSummary, peak_streams: int) -> Table:
     table.add_row(
         "WER (corpus)", f"{_pct(summary.wer)}  ({summary.word_errors}/{summary.reference_words} words)"
     )
+    table.add_row(
+        "word errors",
+        f"{summary.substitutions} substituted, {summary.deletions} deleted, {summary.insertions} inserted",
+    )
     table.add_row("unfinalized segments", str(summary.unfinalized_segments))
     table.add_row("audio streamed", f"{summary.audio_sent_s:.1f} s")
+    u = summary.untranscribed
+    table.add_row(
+        "speech untranscribed",
+        f"{summary.audio_untranscribed_s:.1f} s  (in flight {u.in_flight_s:.1f}, gap {u.gap_s:.1f},"
+        f" skipped {u.skipped_s:.1f})",
+    )
     return table
 
 

@@ -87,6 +87,14 @@ def word_errors(reference: str, hypothesis: str) -> WordErrors:
     return WordErrors(out.substitutions, out.deletions, out.insertions, len(ref.split()))
 
 
+def total_word_errors(results: Iterable[WordErrors]) -> WordErrors:
+    """Substitutions, deletions, insertions and reference words summed."""
+    s = d = i = n = 0
+    for r in results:
+        s, d, i, n = s + r.substitutions, d + r.deletions, i + r.insertions, n + r.reference_words
+    return WordErrors(s, d, i, n)
+
+
 def corpus_wer(results: Iterable[WordErrors]) -> float:
     """Sum of errors over sum of reference words (NaN when there are no reference words)."""
     errors = words = 0

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from loadgen.core.kpi import LatencyStats
+from loadgen.core.untranscribed import Untranscribed
 
 LATENCIES = ("transcript_lag", "finalization_lag", "send_slip")
 UNKNOWN_REPLICA = ""  # the replica of a session whose balancer did not name one (metrics label, JSON key)
@@ -98,6 +99,16 @@ class ReplicaCounts:
         return cls(_int(values.get("sessions")) or 0, _num(values.get("transcribed_audio_s")) or 0.0)
 
 
+_OPTIONAL_WINDOW_FIELDS = (
+    "substitutions",
+    "deletions",
+    "insertions",
+    "audio_untranscribed_s",
+    "untranscribed",
+    "histograms",
+)
+
+
 @dataclass(frozen=True)
 class WindowSnapshot:
     """The `window` object of a step record (docs/RUN_DIR.md)."""
@@ -118,17 +129,21 @@ class WindowSnapshot:
     transcribed_audio_s: float
     throughput: float | None
     replicas: dict[str, ReplicaCounts]
-    # speech no segment covered, sessions ended in the window; None: not written
+    # the split of `word_errors`; None: a record written before it
+    substitutions: int | None = None
+    deletions: int | None = None
+    insertions: int | None = None
+    # speech no segment covered, sessions ended in the window (core/untranscribed); None: not written
     audio_untranscribed_s: float | None = None
+    untranscribed: Untranscribed | None = None
     histograms: dict[str, str] | None = None  # latency -> encoded HdrHistogram; None: not written
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON object, in the documented field order (`histograms` only when there are some,
-        `audio_untranscribed_s` only when measured)."""
+        """The JSON object, in the documented field order (the optional fields only when written)."""
         data = asdict(self)
-        for optional in ("audio_untranscribed_s", "histograms"):
-            if data[optional] is None:
-                del data[optional]
+        for key in _OPTIONAL_WINDOW_FIELDS:
+            if data[key] is None:
+                del data[key]
         return data
 
     @classmethod
@@ -157,7 +172,11 @@ class WindowSnapshot:
             transcribed_audio_s=_num(w.get("transcribed_audio_s")) or 0.0,
             throughput=_num(w.get("throughput")),
             replicas={str(k): ReplicaCounts.from_json(v) for k, v in _object(w.get("replicas")).items()},
+            substitutions=_int(w.get("substitutions")),
+            deletions=_int(w.get("deletions")),
+            insertions=_int(w.get("insertions")),
             audio_untranscribed_s=_num(w.get("audio_untranscribed_s")),
+            untranscribed=Untranscribed.from_json(w.get("untranscribed")),
             histograms={str(k): str(v) for k, v in histograms.items() if isinstance(v, str)}
             if isinstance(histograms, Mapping)
             else None,

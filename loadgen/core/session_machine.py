@@ -59,6 +59,7 @@ from loadgen.core.reconnect import ReconnectPolicy, resume_chunks
 from loadgen.core.session_result import DROPPED, ERROR, OK, RECOVERED, REFUSED, SessionResult
 from loadgen.core.stream_audio import Chunk, StreamPlan, chunks, silence
 from loadgen.core.tracker import TranscriptTracker
+from loadgen.core.untranscribed import Drop, Untranscribed, untranscribed
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,8 @@ class SessionMachine:
         self._dropped_at = 0.0
         self._drop_attempts = 0
         self._last: Failure | None = None
+        self._drops: list[Drop] = []  # every connection that failed mid-stream, for untranscribed speech
+        self._cancelled = False
 
     # Events.
 
@@ -317,7 +320,7 @@ class SessionMachine:
 
     def cancel(self) -> None:
         """The load generator is stopping the session: the close that follows is ours."""
-        self._ended_by_client = True
+        self._ended_by_client = self._cancelled = True
 
     # The next action.
 
@@ -429,6 +432,7 @@ class SessionMachine:
         if resume.offset_s >= self.plan.duration_s:
             self._tail_position_s = max(self._tail_position_s, resume.offset_s)
         self._tracker.new_connection(resume.offset_s)
+        self._drops[-1] = replace(self._drops[-1], resume_s=resume.offset_s)
         r = self.result
         r.reconnects += 1
         r.reconnect_s.append(offline_s)
@@ -560,6 +564,8 @@ class SessionMachine:
             if self.result.outcome == OK and self.result.reconnects:
                 self.result.outcome = RECOVERED
             return self._done()
+        assert self._tracker is not None
+        self._drops.append(Drop(self._tracker.frontier_s, self._sent_until_s))
         policy = self.rules.reconnect
         if not (failure.recoverable and policy is not None):
             self.result.fail(failure.outcome, failure.kind, failure.detail)
@@ -610,3 +616,15 @@ class SessionMachine:
         r.reference = self.reference
         if self.reference is not None:
             r.word_errors = word_errors(self.reference, r.hypothesis)
+        r.untranscribed = self._untranscribed(tracker).rounded()
+        r.audio_untranscribed_s = round(r.untranscribed.total_s, 3)
+
+    def _untranscribed(self, tracker: TranscriptTracker) -> Untranscribed:
+        """The speech no segment covered, up to where the stream got (a cancelled one: up to what the
+        server had answered, or had lost in a drop before)."""
+        drops = self._drops
+        if self._cancelled:
+            horizon = max(tracker.frontier_s, drops[-1].sent_until_s if drops else 0.0)
+        else:
+            horizon = max(self._sent_until_s, (drops[-1].resume_s or 0.0) if drops else 0.0)
+        return untranscribed(self.plan.speech_spans(), tracker.coverage.spans, drops, horizon)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadgen.core.kpi import WordErrors
+from loadgen.core.untranscribed import Untranscribed
 
 OK, RECOVERED, REFUSED, ERROR, DROPPED, STOPPED = "ok", "recovered", "refused", "error", "dropped", "stopped"
 OUTCOMES = (OK, RECOVERED, REFUSED, ERROR, DROPPED, STOPPED)
@@ -49,6 +50,10 @@ class SessionResult:
     reference: str | None = None
     hypothesis: str = ""
     word_errors: WordErrors | None = None
+    # speech no received segment covered, and by cause (core/untranscribed); None: not measured (a
+    # session that never streamed, or a file written before these fields)
+    audio_untranscribed_s: float | None = None
+    untranscribed: Untranscribed | None = None
 
     def fail(self, outcome: str, kind: str, detail: str) -> None:
         """Mark the session failed; the first failure wins."""
@@ -56,8 +61,10 @@ class SessionResult:
             self.outcome, self.error_kind, self.error_detail = outcome, kind, detail
 
     def to_json_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (samples rounded to 0.1 ms)."""
+        """A JSON-ready dict (samples rounded to 0.1 ms; the untranscribed speech only when measured)."""
         out = asdict(self)
+        if self.untranscribed is None:
+            del out["audio_untranscribed_s"], out["untranscribed"]
         for key in ("transcript_lags_s", "finalization_lags_s", "send_slips_s"):
             out[key] = [round(v, 4) for v in out[key]]
         return out
@@ -68,6 +75,7 @@ class SessionResult:
         data = dict(data)
         if data.get("word_errors") is not None:
             data["word_errors"] = WordErrors(**data["word_errors"])
+        data["untranscribed"] = Untranscribed.from_json(data.get("untranscribed"))
         return cls(**data)
 
 

@@ -24,6 +24,7 @@ from loadgen.core.records import (
     StepRecord,
     WindowSnapshot,
 )
+from loadgen.core.untranscribed import Untranscribed
 from loadgen.core.verdict import Thresholds, judge
 
 SETTLE_S = 2.0  # between a step's end and the next step's start: the last window reads, retirements
@@ -81,6 +82,17 @@ def _sum(values: Sequence[float | None]) -> float:
     return sum(v for v in values if v is not None)
 
 
+def _known_sum(values: Sequence[int | None]) -> int | None:
+    """The sum of the values written; None when no shard wrote one."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _untranscribed(windows: Sequence[WindowSnapshot]) -> Untranscribed | None:
+    known = [w.untranscribed for w in windows if w.untranscribed is not None]
+    return Untranscribed.sum(known).rounded() if known else None
+
+
 def _replicas(windows: Sequence[WindowSnapshot]) -> dict[str, ReplicaCounts]:
     merged: dict[str, ReplicaCounts] = {}
     for window in windows:
@@ -115,6 +127,7 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         kinds.update(w.error_kinds)
     encoded = [w.histograms or {} for w in windows]
     blocks = {kind: merged_block(h[kind] for h in encoded if kind in h) for kind in LATENCIES}
+    untranscribed = _untranscribed(windows)
     return WindowSnapshot(
         duration_s=duration,
         active_clients=_active(windows),
@@ -132,6 +145,11 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         transcribed_audio_s=round(transcribed, 3),
         throughput=round(transcribed / duration, 4) if duration else None,
         replicas=_replicas(windows),
+        substitutions=_known_sum([w.substitutions for w in windows]),
+        deletions=_known_sum([w.deletions for w in windows]),
+        insertions=_known_sum([w.insertions for w in windows]),
+        audio_untranscribed_s=None if untranscribed is None else round(untranscribed.total_s, 3),
+        untranscribed=untranscribed,
         histograms={k: merged(h[k] for h in encoded if k in h) for k in LATENCIES if blocks[k]} or None,
     )
 

@@ -24,9 +24,11 @@ class Chunk:
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """The audio of one session: pieces (speech or silence) in order."""
+    """The audio of one session: pieces (speech or silence) in order; `silent`: the indices of the
+    pieces that are silence (the gaps between utterances)."""
 
     pieces: tuple[np.ndarray, ...]
+    silent: frozenset[int] = frozenset()
 
     @property
     def n_samples(self) -> int:
@@ -37,6 +39,15 @@ class StreamPlan:
     def duration_s(self) -> float:
         """Seconds of audio streamed before the end-of-stream tail."""
         return self.n_samples / SAMPLE_RATE
+
+    def speech_spans(self) -> list[tuple[float, float]]:
+        """Where the utterances are in the stream: (start, end) seconds of each speech piece."""
+        spans, position = [], 0
+        for i, piece in enumerate(self.pieces):
+            if i not in self.silent and len(piece):
+                spans.append((position / SAMPLE_RATE, (position + len(piece)) / SAMPLE_RATE))
+            position += len(piece)
+        return spans
 
 
 def silence(seconds: float) -> np.ndarray:
@@ -49,11 +60,13 @@ def silence(seconds: float) -> np.ndarray:
 def build_plan(utterances: Sequence[np.ndarray], gap: np.ndarray | None = None) -> StreamPlan:
     """Utterances back to back, with `gap` (a silence buffer) between consecutive ones."""
     pieces: list[np.ndarray] = []
+    silent: set[int] = set()
     for i, audio in enumerate(utterances):
         if i and gap is not None and len(gap):
+            silent.add(len(pieces))
             pieces.append(gap)
         pieces.append(audio)
-    return StreamPlan(tuple(pieces))
+    return StreamPlan(tuple(pieces), frozenset(silent))
 
 
 def chunks(plan: StreamPlan, chunk_samples: int) -> Iterator[Chunk]:

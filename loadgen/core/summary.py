@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from loadgen.core.kpi import LatencyStats, corpus_wer, ratio
+from loadgen.core.kpi import LatencyStats, ratio, total_word_errors
 from loadgen.core.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES, SessionResult
+from loadgen.core.untranscribed import NONE, Untranscribed
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class RunSummary:
     unfinalized_segments: int
     audio_sent_s: float
     replicas: dict[str, ReplicaShare] = field(default_factory=dict)
+    # the word errors split (successful sessions, as `word_errors`)
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    # speech no segment covered, every session that streamed (core/untranscribed), and by cause
+    audio_untranscribed_s: float = 0.0
+    untranscribed: Untranscribed = NONE
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -52,7 +60,10 @@ def summarize(results: Sequence[SessionResult]) -> RunSummary:
     """Pool all sessions of a run."""
     outcomes = Counter({o: 0 for o in OUTCOMES})
     outcomes.update(r.outcome for r in results)
-    scored = [r.word_errors for r in results if r.word_errors is not None and r.outcome in SUCCESSES]
+    scored = total_word_errors(
+        r.word_errors for r in results if r.word_errors is not None and r.outcome in SUCCESSES
+    )
+    untranscribed = Untranscribed.sum(r.untranscribed for r in results).rounded()
     total = len(results)
     judged = total - outcomes[STOPPED]  # sessions the generator ended itself count neither way
     return RunSummary(
@@ -69,12 +80,17 @@ def summarize(results: Sequence[SessionResult]) -> RunSummary:
         connect=LatencyStats.of(_values(results, "connect_s")),
         server_ready=LatencyStats.of(_values(results, "server_ready_s")),
         send_slip=LatencyStats.of(_pool(results, "send_slips_s")),
-        wer=corpus_wer(scored),
-        word_errors=sum(w.errors for w in scored),
-        reference_words=sum(w.reference_words for w in scored),
+        wer=scored.wer,
+        word_errors=scored.errors,
+        reference_words=scored.reference_words,
         unfinalized_segments=sum(r.unfinalized_segments for r in results),
         audio_sent_s=sum(r.audio_sent_s for r in results),
         replicas=_replicas(results),
+        substitutions=scored.substitutions,
+        deletions=scored.deletions,
+        insertions=scored.insertions,
+        audio_untranscribed_s=round(untranscribed.total_s, 3),
+        untranscribed=untranscribed,
     )
 
 

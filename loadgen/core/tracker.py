@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from loadgen.core.clock import LiveClock
 from loadgen.core.protocol import Segment
+from loadgen.core.untranscribed import Coverage
 
 # Segment times come as strings with three decimals; compare them at that resolution.
 _RESOLUTION_S = 0.001
@@ -38,6 +39,7 @@ class TranscriptTracker:
     last_change_at: float | None = None
     segments_received: int = 0
     offset_s: float = 0.0  # plan position of the current connection's stream time 0
+    coverage: Coverage = field(default_factory=Coverage)  # every segment with text ever received
     _completed: dict[int, Segment] = field(default_factory=dict)
     _partial: Segment | None = None
     _abandoned_partials: int = 0
@@ -60,8 +62,11 @@ class TranscriptTracker:
             shift = self.offset_s
             segments = [replace(s, start=s.start + shift, end=s.end + shift) for s in segments]
         changed = self._advance_frontier(received_at, segments)
+        cover = self.coverage.add
         for segment in segments:
             changed |= self._record(received_at, segment)
+            if segment.text.strip():
+                cover(segment.start, segment.end)
         partial = segments[-1] if segments and not segments[-1].completed else None
         changed |= partial != self._partial
         self._partial = partial

@@ -11,10 +11,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from loadgen.core.kpi import LatencyStats, WordErrors, corpus_wer
+from loadgen.core.kpi import LatencyStats, WordErrors, corpus_wer, total_word_errors
 from loadgen.core.latency_hist import LatencyHistogram
 from loadgen.core.records import LATENCIES, ActiveClients, ReplicaCounts, WindowSnapshot
 from loadgen.core.session_result import OUTCOMES, SUCCESSES, SessionResult
+from loadgen.core.untranscribed import Untranscribed
 
 
 def latency_block(samples: list[float]) -> LatencyStats | None:
@@ -110,9 +111,10 @@ class Window:
         area = self._active_area + self.active * max(now - self._active_since, 0.0)
         outcomes = Counter({o: 0 for o in OUTCOMES})
         outcomes.update(r.outcome for r in self.sessions)
-        scored = self._scored()
+        scored = total_word_errors(self._scored())
         transcribed = sum(r.transcribed_audio_s for r in self.replicas.values())
-        wer = corpus_wer(scored)
+        wer = scored.wer
+        untranscribed = Untranscribed.sum(r.untranscribed for r in self.sessions).rounded()
         return WindowSnapshot(
             duration_s=round(duration, 3),
             active_clients=ActiveClients(
@@ -127,8 +129,8 @@ class Window:
             transcript_lag=latency_block(self.samples["transcript_lag"]),
             finalization_lag=latency_block(self.samples["finalization_lag"]),
             send_slip=latency_block(self.samples["send_slip"]),
-            word_errors=sum(w.errors for w in scored),
-            reference_words=sum(w.reference_words for w in scored),
+            word_errors=scored.errors,
+            reference_words=scored.reference_words,
             wer=None if math.isnan(wer) else round(wer, 5),
             audio_sent_s=round(sum(r.audio_sent_s for r in self.sessions), 3),
             transcribed_audio_s=round(transcribed, 3),
@@ -136,5 +138,10 @@ class Window:
             replicas={
                 k: ReplicaCounts(v.sessions, v.transcribed_audio_s) for k, v in sorted(self.replicas.items())
             },
+            substitutions=scored.substitutions,
+            deletions=scored.deletions,
+            insertions=scored.insertions,
+            audio_untranscribed_s=round(untranscribed.total_s, 3),
+            untranscribed=untranscribed,
             histograms={kind: self.histograms[kind].encode() for kind in LATENCIES if self.samples[kind]},
         )

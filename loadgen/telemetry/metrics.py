@@ -25,6 +25,8 @@ FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 SLIP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 RECENT_SESSIONS = 20
 RECONNECT_RESULTS = ("ok", "failed")
+WORD_ERROR_KINDS = ("substitution", "deletion", "insertion")
+UNTRANSCRIBED_CAUSES = ("in_flight", "gap", "skipped")  # core/untranscribed
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ class LoadgenMetrics:
         )
         self.word_errors = Counter(
             "loadgen_word_errors_total",
-            "Word errors (S+D+I) of finished sessions",
+            "Word errors of finished sessions, by kind (substitution, deletion, insertion)",
+            ["kind"],
             registry=r,
         )
         self.reference_words = Counter(
@@ -179,6 +182,13 @@ class LoadgenMetrics:
             "Seconds of speech that fell in reconnect gaps (never sent)",
             registry=r,
         )
+        self.audio_untranscribed = Counter(
+            "loadgen_audio_untranscribed_seconds_total",
+            "Seconds of speech no transcript segment covered, of ended sessions, by cause "
+            "(in_flight: sent to a connection that dropped; gap: never sent; skipped: passed over)",
+            ["cause"],
+            registry=r,
+        )
         self._recent: deque = deque(maxlen=RECENT_SESSIONS)
         self._initialise_labels()
 
@@ -190,6 +200,10 @@ class LoadgenMetrics:
             self.protocol_errors.labels(kind)
         for result in RECONNECT_RESULTS:
             self.reconnects.labels(result)
+        for kind in WORD_ERROR_KINDS:
+            self.word_errors.labels(kind)
+        for cause in UNTRANSCRIBED_CAUSES:
+            self.audio_untranscribed.labels(cause)
 
     def stream_observers(self, replica: str) -> StreamObservers:
         """The callables a session feeds its live lag and send-slip samples to."""
@@ -228,11 +242,19 @@ class LoadgenMetrics:
             if value is not None:
                 histogram.observe(value)
         self._count_words(result)
+        u = result.untranscribed
+        if u is not None:
+            for cause, seconds in zip(
+                UNTRANSCRIBED_CAUSES, (u.in_flight_s, u.gap_s, u.skipped_s), strict=True
+            ):
+                self.audio_untranscribed.labels(cause).inc(seconds)
 
     def _count_words(self, result: SessionResult) -> None:
         if result.word_errors is None or result.outcome not in SUCCESSES:
             return
-        self.word_errors.inc(result.word_errors.errors)
+        w = result.word_errors
+        for kind, count in zip(WORD_ERROR_KINDS, (w.substitutions, w.deletions, w.insertions), strict=True):
+            self.word_errors.labels(kind).inc(count)
         self.reference_words.inc(result.word_errors.reference_words)
         self._recent.append(result.word_errors)
         self.recent_wer.set(corpus_wer(self._recent))

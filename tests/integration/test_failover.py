@@ -58,6 +58,16 @@ def figures(results: list[SessionResult], affected: list[SessionResult]) -> str:
             "audio_lost_s": sorted(round(r.audio_lost_s, 3) for r in affected),
             "moved_to": sorted(r.replicas[-1] for r in affected),
             "wer": [round(r.word_errors.wer, 3) for r in results if r.word_errors],
+            # per affected session: speech untranscribed by cause beside the words its transcript lost
+            "untranscribed": [
+                {
+                    "uid": r.uid[:8],
+                    **(r.untranscribed.to_json_dict() if r.untranscribed else {}),
+                    "deleted_words": r.word_errors.deletions if r.word_errors else None,
+                    "reference_words": r.word_errors.reference_words if r.word_errors else None,
+                }
+                for r in affected
+            ],
         }
     )
 
@@ -72,6 +82,7 @@ def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack,
         assert killed not in r.replicas[1:]
         assert 0 <= r.audio_lost_s <= MAX_AUDIO_LOST_S
         assert r.offline_s == pytest.approx(sum(r.reconnect_s))
+        assert r.untranscribed is not None and r.untranscribed.gap_s <= r.audio_lost_s + 1e-3
     unaffected = [r for r in results if r not in affected]
     assert all(r.outcome == "ok" and r.reconnects == 0 for r in unaffected)
     print("KILL FIGURES", figures(results, affected))
@@ -80,6 +91,7 @@ def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack,
     report = (tmp_path / "run" / "report.md").read_text()
     failures = report[report.index("## Failures and recovery") :]
     assert "SIGKILL" in failures and "whisperlive-2" in failures
+    assert "affected sessions: speech untranscribed beside the words deleted" in failures
     print(failures[: failures.index("\n## ", 5)])
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from loadgen.telemetry.metrics import LoadgenMetrics
 from stack.dashboards import dashboards
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,3 +78,20 @@ def test_gpu_panels_keep_each_host_apart():
             keys = {key.strip() for key in grouping.split(",")}
             assert {"Hostname", "gpu"} <= keys, (board, panel["title"])
             assert "{{Hostname}}" in target["legendFormat"], (board, panel["title"])
+
+
+def test_the_capacity_board_shows_untranscribed_speech_by_cause_beside_word_errors_by_kind():
+    board = json.loads(dashboards()[Path("grafana/dashboards/capacity.json")])
+    [panel] = [p for p in board["panels"] if "untranscribed" in p["title"].lower()]
+    exprs = [t["expr"] for t in panel["targets"]]
+    assert any("sum by (cause)" in e and "loadgen_audio_untranscribed_seconds_total" in e for e in exprs)
+    assert any("sum by (kind)" in e and "loadgen_word_errors_total" in e for e in exprs)
+    exposed = {s.name for family in LoadgenMetrics().registry.collect() for s in family.samples}
+    labels = {
+        s.labels.get("cause") or s.labels.get("kind")
+        for family in LoadgenMetrics().registry.collect()
+        for s in family.samples
+        if s.name in ("loadgen_audio_untranscribed_seconds_total", "loadgen_word_errors_total")
+    }
+    assert {"loadgen_audio_untranscribed_seconds_total", "loadgen_word_errors_total"} <= exposed
+    assert labels == {"in_flight", "gap", "skipped", "substitution", "deletion", "insertion"}

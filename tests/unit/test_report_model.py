@@ -6,7 +6,11 @@ import json
 
 import pytest
 
+from loadgen.core.kpi import WordErrors
+from loadgen.core.untranscribed import Untranscribed
+from loadgen.report.model.recovery import AffectedSession
 from loadgen.report.model.report import RunInputs, build_report
+from loadgen.report.model.tables import recovery_section, steps_table, totals_table
 from loadgen.report.model.usage import GpuUsage, ReplicaUsage, StepResources
 from tests.run_dirs import T0, System, manifest, ramp_steps, records, session, step
 
@@ -228,3 +232,42 @@ def test_garbage_fields_in_a_step_do_not_stop_the_report():
     report = build_report(inputs(steps))
     assert report.capacity.max_clients == 2
     assert any(r.clients == 0 and r.passed is None for r in report.rows)
+
+
+def test_recovery_sets_each_affected_session_s_untranscribed_speech_beside_its_deleted_words():
+    kill = {"kind": "chaos", "at": T0 + 25, "action": "kill", "target": "r2"}
+    hit = session(
+        0, 0, "r2", T0, replicas=["r2", "r1"], reconnects=1, outcome="recovered",
+        untranscribed=Untranscribed(1.8, 0.0, 0.0), audio_untranscribed_s=1.8,
+    )  # fmt: skip
+    hit.word_errors = WordErrors(1, 6, 0, 40)
+    calm = session(1, 0, "r1", T0, untranscribed=Untranscribed(0.0, 0.0, 2.5), audio_untranscribed_s=2.5)
+    report = build_report(inputs(ramp_steps(System(), [1, 2]), sessions=[hit, calm], events=[kill]))
+    rec = report.recovery
+    assert rec is not None and rec.untranscribed == Untranscribed(1.8, 0.0, 2.5)
+    assert rec.affected_sessions == [
+        AffectedSession("u0-0", ["r2", "r1"], "recovered", 1, Untranscribed(1.8, 0.0, 0.0), 6, 40)
+    ]
+    section = recovery_section(report)
+    assert section is not None
+    [affected] = [t for t in section.tables if t.title.startswith("affected sessions")]
+    assert affected.rows == [["u0-0", "r2 → r1", "recovered", "1", "1.80", "0.00", "0.00", "6 of 40"]]
+    totals = dict(totals_table(report).rows)
+    assert totals["speech untranscribed (every session)"] == "4.3 s (in flight 1.8, gap 0.0, skipped 2.5)"
+    assert totals["word errors substituted / deleted / inserted"] == "1 / 6 / 0"
+
+
+def test_a_step_row_carries_the_word_error_split_and_untranscribed_speech_of_its_window():
+    record = step(0, 2, 0.3, 2.0)
+    window = record["window"]
+    window |= {"substitutions": 2, "deletions": 9, "insertions": 1, "audio_untranscribed_s": 3.5}
+    window["untranscribed"] = {"in_flight_s": 1.0, "gap_s": 0.5, "skipped_s": 2.0}
+    report = build_report(inputs([record]))
+    [row] = report.rows
+    assert (row.substitutions, row.deletions, row.insertions) == (2, 9, 1)
+    assert (row.audio_untranscribed_s, row.untranscribed) == (3.5, Untranscribed(1.0, 0.5, 2.0))
+    table = steps_table(report.rows)
+    cells = dict(zip(table.headers, table.rows[0], strict=True))
+    assert (cells["words S / D / I"], cells["untranscribed (s)"]) == ("2 / 9 / 1", "3.500")
+    old = build_report(inputs([step(0, 2, 0.3, 2.0)])).rows[0]  # a record written before these fields
+    assert dict(zip(table.headers, steps_table([old]).rows[0], strict=True))["words S / D / I"] == "—"

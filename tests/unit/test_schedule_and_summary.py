@@ -7,6 +7,7 @@ from loadgen.core.kpi import WordErrors
 from loadgen.core.schedule import continuous_selection, start_offset, utterance_cycle
 from loadgen.core.session_result import SessionResult
 from loadgen.core.summary import summarize
+from loadgen.core.untranscribed import Untranscribed
 from loadgen.data.results_file import JsonlWriter, read_results
 
 
@@ -53,6 +54,17 @@ def test_summary_pools_samples_outcomes_wer_and_replicas():
     assert s.wer == pytest.approx(3 / 20)  # failed sessions are not scored
     assert {k: v.sessions for k, v in s.replicas.items()} == {"10.0.0.1:9090": 1, "10.0.0.2:9090": 1}
     assert s.audio_sent_s == 12
+    assert (s.substitutions, s.deletions, s.insertions) == (1, 1, 1)  # of the scored sessions
+    assert s.untranscribed == Untranscribed(0, 0, 0) and s.audio_untranscribed_s == 0  # none measured
+
+
+def test_summary_sums_untranscribed_speech_of_every_session_that_streamed():
+    results = [_result(0), _result(1, outcome="dropped"), _result(2)]
+    results[0].untranscribed = Untranscribed(1.0, 0.25, 0.0)
+    results[1].untranscribed = Untranscribed(0.5, 0.0, 3.0)  # a failed session's lost speech counts
+    s = summarize(results)
+    assert s.untranscribed == Untranscribed(1.5, 0.25, 3.0) and s.audio_untranscribed_s == 4.75
+    assert s.to_json_dict()["untranscribed"] == {"in_flight_s": 1.5, "gap_s": 0.25, "skipped_s": 3.0}
 
 
 def test_a_failure_keeps_the_first_reason():

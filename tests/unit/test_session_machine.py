@@ -372,6 +372,13 @@ def test_a_dropped_stream_reconnects_and_resumes_on_the_live_clock():
     # The new connection's stream time 0 is at the resume point: its segment lands there.
     assert r.hypothesis == "one two"
     assert r.transcript_lags_s[-1] == pytest.approx(ready_again + 0.5 - (T0 + first_after + 0.5))
+    # Untranscribed: 0.25-0.5 went to r1 unanswered, the gap was never sent, the rest after "two" is
+    # under a second (holes that short are not counted as skipped).
+    assert r.untranscribed is not None
+    assert r.untranscribed.in_flight_s == pytest.approx(0.25)
+    assert r.untranscribed.gap_s == pytest.approx(r.audio_lost_s)
+    assert r.untranscribed.skipped_s == 0.0
+    assert r.audio_untranscribed_s == pytest.approx(0.25 + r.audio_lost_s)
     assert sample(metrics, "loadgen_reconnects_total", result="ok") == 1
     assert sample(metrics, "loadgen_reconnects_total", result="failed") == 1
 
@@ -408,6 +415,11 @@ def test_without_a_policy_a_drop_ends_the_session():
     m, r, _ = make()
     assert Sim(m, [Sim.accept((0.3, closed()))]).run() is FINISH
     assert (r.outcome, r.error_kind, r.reconnects) == ("dropped", "closed_mid_stream", 0)
+    # The one chunk sent went unanswered; the audio never sent after the drop is not counted.
+    assert r.untranscribed is not None and r.untranscribed.to_json_dict() == {
+        "in_flight_s": 0.25, "gap_s": 0.0, "skipped_s": 0.0
+    }
+    assert r.audio_untranscribed_s == 0.25
 
 
 def test_a_drop_that_outlasts_the_plan_resumes_in_the_tail():
@@ -443,3 +455,15 @@ def test_a_cancelled_session_keeps_its_measures_and_its_close_is_not_a_drop():
     m.finish()
     assert (r.outcome, r.hypothesis, r.reference, r.chunks_sent) == ("ok", "hi", "hi", 1)
     assert r.word_errors is not None and r.word_errors.errors == 0
+    assert r.audio_untranscribed_s == 0.0  # chunk 2 was ours to stop, not the server's to skip
+
+
+def test_speech_the_server_passed_over_is_skipped():
+    m, r, _ = make(seconds=4.0)
+    late = segments((0.0, 1.0, "a", True), (2.5, 4.0, "b", True))  # 1.0-2.5 never transcribed
+    sim = Sim(m, [Sim.accept((4.5, message(late)))])
+    assert sim.run() is FINISH
+    assert r.untranscribed is not None and r.untranscribed.to_json_dict() == {
+        "in_flight_s": 0.0, "gap_s": 0.0, "skipped_s": 1.5
+    }
+    assert r.audio_untranscribed_s == 1.5

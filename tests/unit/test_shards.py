@@ -7,7 +7,15 @@ import pytest
 
 from loadgen.core.latency_hist import encode, merged_block
 from loadgen.core.records import Shard, StepRecord
-from loadgen.core.shards import StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
+from loadgen.core.shards import (
+    StepClock,
+    aligned_start,
+    merge_steps,
+    merge_windows,
+    parse_shard,
+    ramp_allowance,
+)
+from loadgen.core.untranscribed import Untranscribed
 from loadgen.core.verdict import Thresholds
 from loadgen.core.window import Window
 
@@ -95,3 +103,17 @@ def test_a_window_read_repeatedly_records_each_sample_once_and_encodes_all_of_th
     block = merged_block([second])
     assert block == merged_block([encode([0.1, 0.2, 0.9])])
     assert block is not None and block.count == 3
+
+
+def test_merged_windows_sum_the_word_error_split_and_untranscribed_speech() -> None:
+    a = replace(_window([], (0, 0), 1), substitutions=1, deletions=2, insertions=0,
+                untranscribed=Untranscribed(1.0, 0.0, 0.5), audio_untranscribed_s=1.5)  # fmt: skip
+    b = replace(_window([], (0, 0), 1), substitutions=0, deletions=4, insertions=1,
+                untranscribed=Untranscribed(0.25, 0.5, 0.0), audio_untranscribed_s=0.75)  # fmt: skip
+    merged = merge_windows([a, b])
+    assert (merged.substitutions, merged.deletions, merged.insertions) == (1, 6, 1)
+    assert merged.untranscribed == Untranscribed(1.25, 0.5, 0.5) and merged.audio_untranscribed_s == 2.25
+    old = replace(a, substitutions=None, deletions=None, insertions=None, untranscribed=None,
+                  audio_untranscribed_s=None)  # fmt: skip
+    merged_old = merge_windows([old, old])  # records written before these fields
+    assert (merged_old.deletions, merged_old.untranscribed, merged_old.audio_untranscribed_s) == (None,) * 3

@@ -75,3 +75,11 @@ def test_a_reconnect_shifts_the_new_connection_and_keeps_the_transcript(tracker)
     # the partial of the dropped connection stays as its last word; it was never finalized
     assert tracker.hypothesis() == "One. Tw Three."
     assert tracker.unfinalized_segments == 1
+
+
+def test_coverage_keeps_every_segment_with_text_ever_received_on_the_plan_timeline(tracker):
+    tracker.observe(101.0, [seg(0.0, 1.0, " One", False)])
+    tracker.observe(102.0, [seg(0.0, 1.5, " One two", True), seg(1.5, 2.0, "  ", False)])  # no words
+    tracker.new_connection(3.0)  # a reconnect: this connection's time 0 is at 3.0 s of the plan
+    tracker.observe(104.0, [seg(0.0, 0.5, " Three", False)])
+    assert tracker.coverage.spans == [(0.0, 1.5), (3.0, 3.5)]

@@ -8,6 +8,7 @@ import pytest
 from loadgen.core.kpi import WordErrors
 from loadgen.core.records import ActiveClients, WindowSnapshot
 from loadgen.core.session_result import SessionResult
+from loadgen.core.untranscribed import Untranscribed
 from loadgen.core.window import Window
 
 
@@ -103,7 +104,23 @@ def test_a_snapshot_reads_back_from_its_json_with_the_documented_fields():
     assert list(data) == [
         *("duration_s", "active_clients", "sessions", "connect_attempts", "connects_ready", "error_kinds"),
         *("transcript_lag", "finalization_lag", "send_slip", "word_errors", "reference_words", "wer"),
-        *("audio_sent_s", "transcribed_audio_s", "throughput", "replicas", "histograms"),
+        *("audio_sent_s", "transcribed_audio_s", "throughput", "replicas"),
+        *("substitutions", "deletions", "insertions", "audio_untranscribed_s", "untranscribed", "histograms"),
     ]
     assert data["replicas"] == {"r1": {"sessions": 1, "transcribed_audio_s": 3.0}}
     assert WindowSnapshot.from_json(data) == snap
+
+
+def test_a_window_splits_word_errors_and_sums_untranscribed_speech_of_every_session():
+    w = Window(started_at=0.0)
+    ok, dropped, old = _session(), _session("dropped"), _session()
+    ok.word_errors = WordErrors(1, 3, 2, 20)
+    ok.untranscribed = Untranscribed(0.5, 0.25, 0.0)
+    dropped.untranscribed = Untranscribed(1.0, 0.0, 2.0)  # its words are not scored, its speech counts
+    for r in (ok, dropped, old):  # `old`: not measured
+        w.session_ended(1.0, r)
+    snap = w.snapshot(10.0)
+    assert (snap.substitutions, snap.deletions, snap.insertions, snap.word_errors) == (1 + 1, 3, 2, 7)
+    assert snap.untranscribed == Untranscribed(1.5, 0.25, 2.0)
+    assert snap.audio_untranscribed_s == 3.75
+    assert WindowSnapshot.from_json(json.loads(json.dumps(snap.to_json_dict()))) == snap

@@ -17,8 +17,22 @@ from typing import Any
 
 from loadgen.core.kpi import LatencyStats
 from loadgen.core.session_result import DROPPED, RECOVERED, STOPPED, SUCCESSES, SessionResult
+from loadgen.core.untranscribed import Untranscribed
 
 CHAOS = "chaos"
+
+
+@dataclass(frozen=True)
+class AffectedSession:
+    """One session a drop hit: the speech it lost, beside the words its transcript misses."""
+
+    uid: str
+    replicas: list[str]
+    outcome: str
+    reconnects: int
+    untranscribed: Untranscribed | None  # None: not measured (a file written before it)
+    deletions: int | None  # None: no reference
+    reference_words: int | None
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,8 @@ class Recovery:
     offline_s: float
     share_before: dict[str, float]
     share_after: dict[str, float]
+    untranscribed: Untranscribed | None = None  # every session's, summed (None: none measured)
+    affected_sessions: list[AffectedSession] | None = None
 
 
 def _shares(counts: Counter[str]) -> dict[str, float]:
@@ -63,6 +79,7 @@ def build_recovery(sessions: Sequence[SessionResult], events: Sequence[dict[str,
         after.update(r.replicas[1:])
     affected = [r for r in sessions if _affected(r)]
     lost = [r.audio_lost_s for r in sessions]
+    measured = [r.untranscribed for r in sessions if r.untranscribed is not None]
     return Recovery(
         chaos_events=chaos,
         sessions=len(sessions),
@@ -76,4 +93,19 @@ def build_recovery(sessions: Sequence[SessionResult], events: Sequence[dict[str,
         offline_s=sum(r.offline_s for r in sessions),
         share_before=_shares(before),
         share_after=_shares(after),
+        untranscribed=Untranscribed.sum(measured).rounded() if measured else None,
+        affected_sessions=[_affected_session(r) for r in affected],
+    )
+
+
+def _affected_session(r: SessionResult) -> AffectedSession:
+    words = r.word_errors
+    return AffectedSession(
+        r.uid,
+        r.replicas,
+        r.outcome,
+        r.reconnects,
+        r.untranscribed,
+        None if words is None else words.deletions,
+        None if words is None else words.reference_words,
     )

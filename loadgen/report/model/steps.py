@@ -14,6 +14,7 @@ from loadgen.core.latency_hist import quantile_interval
 from loadgen.core.records import StepRecord, WindowSnapshot, replica_label
 from loadgen.core.search import outcome
 from loadgen.core.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES
+from loadgen.core.untranscribed import Untranscribed
 
 LAG_CRITERION = "p95_transcript_lag"
 SOAK = "soak"
@@ -43,9 +44,14 @@ class StepRow:
     send_slip_p99: float | None
     active_max: float | None
     replica_sessions: dict[str, int] = field(default_factory=dict)
+    # the split of the window's word errors, its untranscribed speech (None: a record without them)
+    substitutions: int | None = None
+    deletions: int | None = None
+    insertions: int | None = None
+    audio_untranscribed_s: float | None = None
+    untranscribed: Untranscribed | None = None
     goodput: float | None = None  # streams served on time and whole (core/goodput.py)
     lag_p95_ci: tuple[float, float] | None = None  # 95 % interval of the p95 lag, from the histogram
-    audio_untranscribed_s: float | None = None
     repeat: int | None = None  # `ramp --repeat`: which repetition ran it
 
 
@@ -109,9 +115,13 @@ def step_row(record: StepRecord, slo_s: float | None = None) -> StepRow:
         send_slip_p99=None if slip is None else slip.p99,
         active_max=None if window.active_clients is None else float(window.active_clients.max),
         replica_sessions={replica_label(k): v.sessions for k, v in window.replicas.items()},
+        substitutions=window.substitutions,
+        deletions=window.deletions,
+        insertions=window.insertions,
+        audio_untranscribed_s=window.audio_untranscribed_s,
+        untranscribed=window.untranscribed,
         goodput=goodput(window, slo_s),
         lag_p95_ci=_p95_interval(window),
-        audio_untranscribed_s=window.audio_untranscribed_s,
         repeat=record.repeat,
     )
 

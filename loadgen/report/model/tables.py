@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from loadgen.core.repeat import EN_DASH
-from loadgen.report.model.recovery import Recovery
+from loadgen.core.untranscribed import Untranscribed
+from loadgen.report.model.recovery import AffectedSession, Recovery
 from loadgen.report.model.report import Report, soak_windows
 from loadgen.report.model.steps import StepRow, clients_text
 from loadgen.report.model.usage import StepResources
@@ -57,6 +58,20 @@ def number(value: float | None, digits: int = 2) -> str:
 def when(unix: float | None) -> str:
     """A unix time as UTC."""
     return DASH if unix is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
+
+
+def untranscribed_text(u: Untranscribed | None) -> str:
+    """ "3.2 s (in flight 1.0, gap 0.2, skipped 2.0)", or a dash when not measured."""
+    if u is None:
+        return DASH
+    return f"{u.total_s:.1f} s (in flight {u.in_flight_s:.1f}, gap {u.gap_s:.1f}, skipped {u.skipped_s:.1f})"
+
+
+def word_split_text(substitutions: int | None, deletions: int | None, insertions: int | None) -> str:
+    """ "2 / 14 / 1" (substituted / deleted / inserted words), or a dash when not recorded."""
+    if substitutions is None or deletions is None or insertions is None:
+        return DASH
+    return f"{substitutions} / {deletions} / {insertions}"
 
 
 def verdict_label(passed: bool | None) -> str:
@@ -152,6 +167,8 @@ def _step_cells(r: StepRow) -> list[str]:
         interval(r.lag_p95_ci),
         seconds(r.lag_p99),
         percent(r.wer),
+        word_split_text(r.substitutions, r.deletions, r.insertions),
+        seconds(r.audio_untranscribed_s),
         percent(r.success_ratio),
         percent(r.error_ratio),
         percent(r.refusal_ratio),
@@ -173,6 +190,8 @@ STEP_HEADERS = [
     "p95 95 % CI (s)",
     "lag p99 (s)",
     "WER",
+    "words S / D / I",
+    "untranscribed (s)",
     "success",
     "errors",
     "refused",
@@ -258,6 +277,11 @@ def totals_table(report: Report) -> Table:
                 f"{percent(t.wer)} ({t.word_errors}/{t.reference_words} words)",
             ],
             [
+                "word errors substituted / deleted / inserted",
+                word_split_text(t.substitutions, t.deletions, t.insertions),
+            ],
+            ["speech untranscribed (every session)", untranscribed_text(t.untranscribed)],
+            [
                 "transcript lag p50 / p95 / p99 (s)",
                 " / ".join(
                     seconds(v) for v in (t.transcript_lag.p50, t.transcript_lag.p95, t.transcript_lag.p99)
@@ -271,6 +295,13 @@ def totals_table(report: Report) -> Table:
 def _share_rows(recovery: Recovery) -> list[list[str]]:
     names = sorted({*recovery.share_before, *recovery.share_after})
     return [[n, percent(recovery.share_before.get(n)), percent(recovery.share_after.get(n))] for n in names]
+
+
+def _affected_cells(a: AffectedSession) -> list[str]:
+    u = a.untranscribed
+    deleted = DASH if a.deletions is None else f"{a.deletions} of {a.reference_words}"
+    causes = (DASH,) * 3 if u is None else tuple(f"{v:.2f}" for v in (u.in_flight_s, u.gap_s, u.skipped_s))
+    return [a.uid[:8], " → ".join(a.replicas) or DASH, a.outcome, str(a.reconnects), *causes, deleted]
 
 
 def recovery_section(report: Report) -> Section | None:
@@ -305,8 +336,18 @@ def recovery_section(report: Report) -> Section | None:
             f"{rec.audio_lost_s:.1f} s in total, {rec.audio_lost_max_s:.1f} s at most in one session",
         ],
         ["time offline", f"{rec.offline_s:.1f} s in total"],
+        ["speech untranscribed (every session)", untranscribed_text(rec.untranscribed)],
     ]
     tables = [Table(["", ""], summary)]
+    if rec.affected_sessions:
+        tables.append(
+            Table(
+                [*("session", "replicas", "outcome", "reconnects", "in flight (s)", "gap (s)", "skipped (s)"),
+                 "deleted words"],
+                [_affected_cells(a) for a in rec.affected_sessions],
+                "affected sessions: speech untranscribed beside the words deleted",
+            )
+        )  # fmt: skip
     if events:
         tables.append(Table(["t (s)", "action", "target", "step", "detail"], events, "chaos events"))
     tables.append(Table(["replica", "before", "after"], _share_rows(rec), "connections per replica"))
