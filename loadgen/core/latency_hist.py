@@ -76,8 +76,9 @@ def quantile_interval(
 ) -> tuple[float, float] | None:
     """A distribution-free confidence interval for a quantile (seconds): the order statistics of ranks
     l and u around n·q that the binomial(n, q) distribution puts the quantile between with probability
-    `confidence` (docs/METRICS.md). None without samples; with too few samples for the wanted
-    confidence the interval runs to the smallest or largest sample."""
+    `confidence` (docs/METRICS.md), widened to the edges of their histogram buckets. None without
+    samples; with too few samples for the wanted confidence the interval runs to the smallest or largest
+    sample."""
     total = _merged(encoded)
     n = total.get_total_count()
     if not n:
@@ -88,11 +89,12 @@ def quantile_interval(
     lowest, counts = _buckets(total)
     cumulative = np.cumsum(counts)
 
-    def at(rank: int) -> float:
-        value = int(lowest[int(np.searchsorted(cumulative, rank))])
-        return float(total.get_highest_equivalent_value(value)) / _MICRO
+    def at(rank: int) -> int:
+        return int(lowest[int(np.searchsorted(cumulative, rank))])
 
-    return at(low_rank), at(high_rank)
+    # the bounds widen to the edges of their buckets, so the interval holds the samples it is made of
+    low, high = at(low_rank), total.get_highest_equivalent_value(at(high_rank))
+    return low / _MICRO, high / _MICRO
 
 
 def _buckets(histogram: HdrHistogram) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
