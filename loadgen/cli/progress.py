@@ -18,7 +18,7 @@ from loadgen.core.records import StepRecord, WindowSnapshot
 from loadgen.core.session_result import DROPPED, ERROR, REFUSED
 from loadgen.live.ramp import MEASURING, RampState, StepTiming, time_left
 
-TABLE_WIDTH = 120  # the verdict table's width at least, also in logs and pipes
+TABLE_WIDTH = 150  # the verdict table's width at least, also in logs and pipes
 
 
 def _secs(value: float | None) -> str:
