@@ -70,6 +70,11 @@ async def test_metrics_match_the_jsonl_after_a_real_run(
     assert after[("loadgen_sessions_total", (("outcome", "ok"), ("replica", "")))] == 4
     assert after[("loadgen_sessions_total", (("outcome", "refused"), ("replica", "")))] == 0
     assert total(after, "loadgen_word_errors_total") == sum(r.word_errors.errors for r in results)
+    deleted = after[("loadgen_word_errors_total", (("kind", "deletion"),))]
+    assert deleted == sum(r.word_errors.deletions for r in results)
+    assert total(after, "loadgen_audio_untranscribed_seconds_total") == pytest.approx(
+        sum(r.audio_untranscribed_s for r in results), abs=0.01
+    )
     assert total(after, "loadgen_reference_words_total") == sum(
         r.word_errors.reference_words for r in results
     )
