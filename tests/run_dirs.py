@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.core.kpi import WordErrors
+from loadgen.core.latency_hist import encode
 from loadgen.core.records import StepRecord
 from loadgen.core.session_result import SessionResult
 from loadgen.data.run_dir import RunDir
@@ -77,8 +78,12 @@ def step(
     errors: int = 0,
     started_at: float | None = None,
     replicas: dict[str, int] | None = None,
+    on_time: float = 1.0,
+    untranscribed_s: float | None = None,
+    repeat: int | None = None,
 ) -> dict[str, Any]:
-    """One steps.jsonl record with its verdict (p95 lag against the SLO, errors against 1 %)."""
+    """One steps.jsonl record with its verdict (p95 lag against the SLO, errors against 1 %); its lag
+    histogram has `on_time` of 100 samples at 0.1 s and the rest at 5 s (goodput's on-time share)."""
     start = T0 + index * (HOLD_S + WARMUP_S) if started_at is None else started_at
     ok = max(clients * 2 - errors, 0)
     lag_pass = lag_p95 <= slo_s
@@ -131,8 +136,13 @@ def step(
             "transcribed_audio_s": throughput * HOLD_S,
             "throughput": throughput,
             "replicas": {k: {"sessions": v, "transcribed_audio_s": 10.0} for k, v in share.items()},
+            "histograms": {
+                "transcript_lag": encode([0.1] * round(100 * on_time) + [5.0] * round(100 - 100 * on_time))
+            },
+            **({} if untranscribed_s is None else {"audio_untranscribed_s": untranscribed_s}),
         },
         "verdict": {"passed": lag_pass and error_ratio <= 0.01, "criteria": criteria},
+        **({} if repeat is None else {"repeat": repeat}),
     }
 
 

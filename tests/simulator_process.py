@@ -26,6 +26,11 @@ FAST_RAMP = [
 ]
 
 
+def ramp_command(url: str, audio_dir: Path, run_dir: Path, *flags: str) -> list[str]:
+    """`loadgen ramp` arguments against `url`, streaming `audio_dir`, writing `run_dir`."""
+    return ["ramp", "--url", url, "--audio-dir", str(audio_dir), "--run-dir", str(run_dir), *flags]
+
+
 def listening(port: int) -> bool:
     """Whether something accepts TCP connections on 127.0.0.1:port."""
     with socket.socket() as probe:
@@ -62,10 +67,16 @@ def loadgen_process(
 
 @contextmanager
 def simulator(
-    corpus: Path, port: int, log: Path, capacity: int, base_lag: float = 0.1, per_stream_lag: float = 1.0
+    corpus: Path,
+    port: int,
+    log: Path,
+    capacity: int,
+    base_lag: float = 0.1,
+    per_stream_lag: float = 1.0,
+    *extra: str,
 ) -> Iterator[str]:
     """A simulator whose lag is `base_lag` up to `capacity` streams and jumps by `per_stream_lag` per stream
-    beyond: a steep, deterministic knee. Yields its ws:// URL."""
+    beyond: a steep, deterministic knee (`extra`: more `loadgen simulate` flags). Yields its ws:// URL."""
     args = [
         "simulate",
         "--port",
@@ -78,6 +89,7 @@ def simulator(
         str(base_lag),
         "--per-stream-lag",
         str(per_stream_lag),
+        *extra,
     ]
     with loadgen_process(args, port, log):
         yield f"ws://127.0.0.1:{port}"

@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from loadgen.core.goodput import goodput
 from loadgen.core.kpi import LatencyStats
 from loadgen.core.records import StepRecord, WindowSnapshot
 from loadgen.core.session_result import DROPPED, ERROR, REFUSED
 from loadgen.live.ramp import MEASURING, RampState, StepTiming, time_left
 
-TABLE_WIDTH = 120  # the verdict table's width at least, also in logs and pipes
+TABLE_WIDTH = 150  # the verdict table's width at least, also in logs and pipes
 
 
 def _secs(value: float | None) -> str:
@@ -80,11 +81,22 @@ def verdict_text(step: StepRecord) -> str:
     return "not judged" if step.verdict is None else step.verdict.headline
 
 
+def _streams(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _goodput(step: StepRecord) -> float | None:
+    lag = None if step.verdict is None else step.verdict.criterion("p95_transcript_lag")
+    return None if step.window is None or lag is None else goodput(step.window, lag.limit)
+
+
 def verdict_table(steps: Sequence[StepRecord]) -> Table:
-    """One row per judged step, in the order they ran."""
+    """One row per judged step, in the order they ran (with the run of each, for `ramp --repeat`)."""
     table = Table(title="Verdict per step", title_justify="left")
+    repeated = any(step.repeat is not None for step in steps)
     for column in (
         "step",
+        *(("run",) if repeated else ()),
         "phase",
         "clients",
         "p95 lag s",
@@ -93,14 +105,18 @@ def verdict_table(steps: Sequence[StepRecord]) -> Table:
         "errors",
         "refused",
         "slip p99 s",
+        "throughput",
+        "goodput",
         "verdict",
     ):
         table.add_column(column, justify="left" if column in ("phase", "verdict") else "right")
     for step in steps:
         window = step.window
         style = "green" if step.passed else "red"
+        run = (str(step.repeat + 1) if step.repeat is not None else "-",) if repeated else ()
         table.add_row(
             str(step.index),
+            *run,
             step.phase,
             str(step.clients),
             _secs(None if window is None else _p95(window.transcript_lag)),
@@ -109,6 +125,8 @@ def verdict_table(steps: Sequence[StepRecord]) -> Table:
             "-" if window is None else str(_errors(window)),
             "-" if window is None else str(window.sessions.get(REFUSED, 0)),
             _secs(None if window is None else _p99(window.send_slip)),
+            _streams(None if window is None else window.throughput),
+            _streams(_goodput(step)),
             f"[{style}]{verdict_text(step)}[/]",
         )
     return table

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
+from scipy.stats import binom
 
 from loadgen.core.kpi import LatencyStats
 
@@ -44,11 +47,67 @@ def encode(samples: Sequence[float]) -> str:
     return histogram.encode()
 
 
-def merged_block(encoded: Iterable[str]) -> LatencyStats | None:
-    """count/avg/p50/p95/p99/max (seconds) of the union of encoded histograms; None when empty."""
+def _merged(encoded: Iterable[str]) -> HdrHistogram:
     total = _new()
     for text in encoded:
         total.add(HdrHistogram.decode(text.encode("ascii")))
+    return total
+
+
+def merged(encoded: Iterable[str]) -> str:
+    """One encoded histogram of the union of encoded histograms."""
+    return _merged(encoded).encode().decode("ascii")
+
+
+def share_at_most(encoded: Iterable[str], limit_s: float) -> float | None:
+    """The share of the samples at or below `limit_s` (None when there are none). A sample in the
+    histogram bucket holding the limit counts as at or below it (3 significant digits: the limit is
+    resolved to 0.1 %)."""
+    total = _merged(encoded)
+    count = total.get_total_count()
+    if not count:
+        return None
+    lowest, counts = _buckets(total)
+    return int(counts[lowest <= round(limit_s * _MICRO)].sum()) / count
+
+
+def quantile_interval(
+    encoded: Iterable[str], quantile: float = 0.95, confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for a quantile (seconds): the order statistics of ranks
+    l and u around n·q that the binomial(n, q) distribution puts the quantile between with probability
+    `confidence` (docs/METRICS.md), widened to the edges of their histogram buckets. None without
+    samples; with too few samples for the wanted confidence the interval runs to the smallest or largest
+    sample."""
+    total = _merged(encoded)
+    n = total.get_total_count()
+    if not n:
+        return None
+    tail = (1 - confidence) / 2
+    low_rank = max(int(binom.ppf(tail, n, quantile)), 1)  # 1-based ranks into the sorted samples
+    high_rank = min(int(binom.ppf(1 - tail, n, quantile)) + 1, n)
+    lowest, counts = _buckets(total)
+    cumulative = np.cumsum(counts)
+
+    def at(rank: int) -> int:
+        return int(lowest[int(np.searchsorted(cumulative, rank))])
+
+    # the bounds widen to the edges of their buckets, so the interval holds the samples it is made of
+    low, high = at(low_rank), total.get_highest_equivalent_value(at(high_rank))
+    return low / _MICRO, high / _MICRO
+
+
+def _buckets(histogram: HdrHistogram) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The lowest equivalent value (µs) and the count of every non-empty bucket, in value order."""
+    counts = np.ctypeslib.as_array(histogram.counts)[: histogram.counts_len]
+    used = np.flatnonzero(counts)
+    lowest = np.array([histogram.get_value_from_index(int(i)) for i in used], dtype=np.int64)
+    return lowest, counts[used].astype(np.int64)
+
+
+def merged_block(encoded: Iterable[str]) -> LatencyStats | None:
+    """count/avg/p50/p95/p99/max (seconds) of the union of encoded histograms; None when empty."""
+    total = _merged(encoded)
     count = total.get_total_count()
     if not count:
         return None

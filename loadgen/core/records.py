@@ -265,6 +265,7 @@ class StepRecord:
     step_clients: int | None = None
     shards: int | None = None  # merged: how many shards, and how far apart they started the step
     start_spread_s: float | None = None
+    repeat: int | None = None  # `ramp --repeat R`: which repetition of the search (0..R-1)
 
     @property
     def passed(self) -> bool | None:
@@ -289,6 +290,7 @@ class StepRecord:
             "step_clients": self.step_clients,
             "shards": self.shards,
             "start_spread_s": self.start_spread_s,
+            "repeat": self.repeat,
         }
         return data | {k: v for k, v in optional.items() if v is not None}
 
@@ -311,6 +313,7 @@ class StepRecord:
             step_clients=_int(r.get("step_clients")),
             shards=_int(r.get("shards")),
             start_spread_s=_num(r.get("start_spread_s")),
+            repeat=_int(r.get("repeat")),
         )
 
 

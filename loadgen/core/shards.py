@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadgen.core.latency_hist import merged_block
+from loadgen.core.latency_hist import merged, merged_block
 from loadgen.core.records import (
     LATENCIES,
     ActiveClients,
@@ -150,6 +150,7 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         insertions=_known_sum([w.insertions for w in windows]),
         audio_untranscribed_s=None if untranscribed is None else round(untranscribed.total_s, 3),
         untranscribed=untranscribed,
+        histograms={k: merged(h[k] for h in encoded if k in h) for k in LATENCIES if blocks[k]} or None,
     )
 
 

@@ -95,6 +95,7 @@ class Ramp:
         self.baseline_wer = baseline_wer
         self.listener = listener
         self.state = RampState()
+        self.repeat: int | None = None  # `ramp --repeat`: the repetition now running, written on each step
 
     @property
     def steps(self) -> list[StepRecord]:
@@ -103,8 +104,9 @@ class Ramp:
 
     async def run(self, search: Search) -> list[StepRecord]:
         """Run steps until the search is done; step hooks still running at the end are cancelled (a
-        paused replica is resumed by its hook's own cleanup)."""
-        index = 0
+        paused replica is resumed by its hook's own cleanup). Step indexes go on from the steps a
+        previous search (an earlier repetition) ran."""
+        index = len(self.steps)
         try:
             while (step := search.next()) is not None:
                 if self.on_step is not None:
@@ -191,6 +193,7 @@ class Ramp:
             baseline_wer=self.baseline_wer,
             shard=None if shard is None else shard[0],
             step_clients=None if shard is None else shard[1],
+            repeat=self.repeat,
         )
         self.steps_file.append(record.to_json_dict())
         self.state.steps.append(record)
@@ -238,6 +241,15 @@ def time_left(state: RampState, timing: StepTiming, now: float) -> float | None:
         left += timing.step_s(previous, clients)
         previous = clients
     return left
+
+
+async def repeat_search(ramp: Ramp, searches: list[Search]) -> list[StepRecord]:
+    """Run each search in turn on one ramp, the steps of each marked with its repetition (none when
+    there is only one)."""
+    for repeat, search in enumerate(searches):
+        ramp.repeat = repeat if len(searches) > 1 else None
+        await ramp.run(search)
+    return ramp.steps
 
 
 def first_failure_is_generator(steps: list[StepRecord]) -> bool:

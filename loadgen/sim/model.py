@@ -4,28 +4,50 @@ must classify and survive).
 
 The simulator replays the reference transcript of each utterance it recognizes in the stream: the words
 are spread evenly over the utterance's audio, and a transcript covering stream position e is sent
-`lag(active streams)` seconds after the audio up to e arrived.
+`lag(active streams)` seconds after the audio up to e arrived. With `skip_overload` it keeps its lag
+beyond its capacity and skips audio instead, as WhisperLive does when it falls behind: no segment ever
+covers the skipped audio, and its words are missing from the transcript.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadgen.core.protocol import Segment
 
+SKIP_CYCLE_S = 2.0  # skipping drops the first share of every cycle of this much stream audio
+Span = tuple[float, float]  # (start, end) in stream seconds
+
 
 @dataclass(frozen=True)
 class LagModel:
-    """Deterministic lag: `base_s` up to `capacity` active streams, `per_stream_s` more per stream beyond."""
+    """Deterministic lag: `base_s` up to `capacity` active streams, `per_stream_s` more per stream beyond;
+    or, with `skip_overload`, `base_s` always and a share 1 - capacity/active of every stream's audio
+    skipped beyond capacity (the share it has no time for)."""
 
     base_s: float = 0.3
     capacity: int = 4
     per_stream_s: float = 0.5
+    skip_overload: bool = False
 
     def lag(self, active_streams: int) -> float:
         """Seconds between audio arriving and the transcript that covers it being sent."""
+        if self.skip_overload:
+            return self.base_s
         return self.base_s + self.per_stream_s * max(0, active_streams - self.capacity)
+
+    def skipped_share(self, active_streams: int) -> float:
+        """The share of each stream's audio skipped with this many streams active."""
+        if not self.skip_overload or active_streams <= self.capacity:
+            return 0.0
+        return 1.0 - self.capacity / active_streams
+
+    def keeps(self, position_s: float, active_streams: int) -> bool:
+        """Whether audio starting at stream position `position_s` is transcribed (else skipped): the
+        first `skipped_share` of every SKIP_CYCLE_S of audio is skipped."""
+        return position_s % SKIP_CYCLE_S >= self.skipped_share(active_streams) * SKIP_CYCLE_S
 
 
 @dataclass(frozen=True)
@@ -36,23 +58,54 @@ class SpokenUtterance:
     end_s: float
     words: tuple[str, ...]
 
-    def text_until(self, position_s: float) -> str:
-        """The words already spoken at `position_s` (spread evenly over the utterance)."""
+    def _spoken(self, position_s: float) -> int:
+        """How many words are spoken by `position_s` (spread evenly over the utterance)."""
         if not self.words or position_s <= self.start_s:
-            return ""
+            return 0
         spoken = (position_s - self.start_s) / (self.end_s - self.start_s) * len(self.words)
-        return " " + " ".join(self.words[: min(len(self.words), int(spoken + 1e-9))])
+        return min(len(self.words), int(spoken + 1e-9))
+
+    def _text(self, start_s: float, end_s: float) -> str:
+        words = self.words[self._spoken(start_s) : self._spoken(end_s)]
+        return " " + " ".join(words) if words else ""
+
+    def text_until(self, position_s: float) -> str:
+        """The words already spoken at `position_s`."""
+        return self._text(self.start_s, position_s)
 
     def segment(self, covered_s: float) -> Segment:
         """The segment for this utterance once audio up to `covered_s` is transcribed."""
-        end = min(covered_s, self.end_s)
-        return Segment(self.start_s, end, self.text_until(end), completed=covered_s >= self.end_s)
+        return self._piece((self.start_s, self.end_s), covered_s)
+
+    def _piece(self, span: Span, covered_s: float) -> Segment:
+        end = min(covered_s, span[1])
+        return Segment(span[0], end, self._text(span[0], end), completed=covered_s >= span[1])
+
+    def pieces(self, skipped: Sequence[Span]) -> list[Span]:
+        """The utterance's audio less the skipped spans (sorted, apart), as spans."""
+        kept, start = [], self.start_s
+        for a, b in skipped:
+            if b <= start or a >= self.end_s:
+                continue
+            if a > start:
+                kept.append((start, a))
+            start = max(start, b)
+        if start < self.end_s:
+            kept.append((start, self.end_s))
+        return kept
+
+    def segments(self, covered_s: float, skipped: Sequence[Span]) -> list[Segment]:
+        """A segment per piece not skipped, once audio up to `covered_s` is transcribed."""
+        return [self._piece(span, covered_s) for span in self.pieces(skipped) if span[0] < covered_s]
 
 
-def transcript(utterances: list[SpokenUtterance], covered_s: float, last_n: int) -> tuple[Segment, ...]:
-    """The last `last_n` segments covering audio up to `covered_s`, the way WhisperLive sends them."""
-    started = [u for u in utterances if u.start_s < covered_s]
-    return tuple(u.segment(covered_s) for u in started[-last_n:])
+def transcript(
+    utterances: list[SpokenUtterance], covered_s: float, last_n: int, skipped: Sequence[Span] = ()
+) -> tuple[Segment, ...]:
+    """The last `last_n` segments covering audio up to `covered_s`, the way WhisperLive sends them; no
+    segment covers a skipped span."""
+    started = [s for u in utterances if u.start_s < covered_s for s in u.segments(covered_s, skipped)]
+    return tuple(started[-last_n:])
 
 
 def encode_segments(uid: str, segments: tuple[Segment, ...]) -> dict[str, object]:

@@ -21,7 +21,15 @@ from websockets.exceptions import ConnectionClosed
 
 from loadgen.core.protocol import END_OF_AUDIO, SAMPLE_RATE
 from loadgen.data.corpus import Corpus
-from loadgen.sim.model import Fault, LagModel, SpokenUtterance, encode_segments, fault_message, transcript
+from loadgen.sim.model import (
+    Fault,
+    LagModel,
+    Span,
+    SpokenUtterance,
+    encode_segments,
+    fault_message,
+    transcript,
+)
 
 FINGERPRINT_SAMPLES = 800  # 50 ms of float32 audio
 _BYTES_PER_SAMPLE = 4
@@ -54,6 +62,7 @@ class SimulatedStream:
 
     samples: int = 0
     utterances: list[SpokenUtterance] = field(default_factory=list)
+    skipped: list[Span] = field(default_factory=list)  # audio passed over (`LagModel.skip_overload`)
 
     @property
     def position_s(self) -> float:
@@ -68,6 +77,13 @@ class SimulatedStream:
             duration, words = known
             self.utterances.append(SpokenUtterance(self.position_s, self.position_s + duration, words))
         self.samples += len(frame) // _BYTES_PER_SAMPLE
+
+    def skip(self, start_s: float) -> None:
+        """The audio from `start_s` to the current position is passed over (joined to the last span)."""
+        if self.skipped and self.skipped[-1][1] >= start_s:
+            start_s = self.skipped[-1][0]
+            self.skipped.pop()
+        self.skipped.append((start_s, self.position_s))
 
 
 class Simulator:
@@ -134,6 +150,7 @@ class Simulator:
             async for frame in ws:
                 if frame == END_OF_AUDIO or not isinstance(frame, bytes):
                     break
+                start_s = stream.position_s
                 stream.add(frame, self.index)
                 if drop_after_s is not None and stream.position_s >= drop_after_s:
                     await ws.close()
@@ -143,6 +160,9 @@ class Simulator:
                 for kind in mid_stream:
                     await ws.send(fault_message(kind, uid))
                 mid_stream.clear()
+                if not self.lag_model.keeps(start_s, self.active):
+                    stream.skip(start_s)
+                    continue
                 delay = self.lag_model.lag(self.active)
                 task = asyncio.create_task(self._send_later(ws, uid, stream, stream.position_s, delay))
                 pending.add(task)
@@ -157,7 +177,7 @@ class Simulator:
         self, ws: ServerConnection, uid: str, stream: SimulatedStream, covered_s: float, delay: float
     ) -> None:
         await asyncio.sleep(delay)
-        segments = transcript(stream.utterances, covered_s, self.last_n)
+        segments = transcript(stream.utterances, covered_s, self.last_n, stream.skipped)
         if segments:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(json.dumps(encode_segments(uid, segments)))

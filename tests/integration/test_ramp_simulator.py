@@ -152,3 +152,36 @@ def test_soak_judges_consecutive_windows_at_a_fixed_count(generated_corpus, free
     assert all(s["verdict"]["passed"] and s["window"]["active_clients"]["min"] == 3 for s in steps)
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["kind"] == "soak" and manifest["schedule"]["window_s"] == 2
+
+
+@pytest.mark.timeout(90)
+def test_repeat_runs_the_search_again_and_gives_the_capacity_with_its_range(
+    generated_corpus, free_port, tmp_path, capsys
+):
+    with simulator(generated_corpus, free_port(), tmp_path / "sim.log", capacity=3) as url:
+        code = _ramp(url, tmp_path / "run", "--steps", "2,3,4", "--repeat", "2")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "max concurrent connections: capacity 3 (2 of 2 runs; range 3\N{EN DASH}3)" in out
+    steps = _steps(tmp_path / "run")
+    assert [(s["index"], s["repeat"], s["clients"], s["verdict"]["passed"]) for s in steps] == [
+        (0, 0, 2, True),
+        (1, 0, 3, True),
+        (2, 0, 4, False),
+        (3, 1, 2, True),
+        (4, 1, 3, True),
+        (5, 1, 4, False),
+    ]
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    outcome = manifest["outcome"]
+    assert (outcome["capacity"], outcome["low"], outcome["high"]) == (3, 3, 3)
+    assert [run["capacity"] for run in outcome["repeats"]] == [3, 3] and manifest["schedule"]["repeat"] == 2
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["repeated"]["capacities"] == [3, 3]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "| run 1 of 2 | capacity 3: 3 clients passed, 4 failed |" in report
+    for step in summary["rows"]:  # goodput beside throughput: all of it on time up to capacity, none after
+        served = step["throughput"] if step["passed"] else 0.0
+        assert step["goodput"] == pytest.approx(served, rel=0.05, abs=0.01)
+        low, high = step["lag_p95_ci"]
+        assert low <= step["lag_p95"] <= high

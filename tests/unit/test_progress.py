@@ -64,3 +64,20 @@ def test_the_step_line_keeps_its_failing_criteria_on_one_line_at_80_columns():
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and len(lines[0]) > 80
     assert lines[0].endswith("FAIL: p95_transcript_lag, wer")
+
+
+def test_verdict_table_shows_each_run_and_goodput_beside_throughput():
+    window = Window(started_at=0.0, active=2)
+    for at in (1.0, 2.0, 3.0, 4.0):
+        window.sample("transcript_lag", at, 0.2 if at < 4.0 else 0.9)  # 3 of 4 updates on time
+    window.transcribed(1.0, "r", 16.0)
+    snapshot = window.snapshot(10.0)
+    steps = [replace(_step(i, 2, 0.2), window=snapshot, repeat=i) for i in (0, 1)]
+    text = _render(verdict_table(steps))
+    header = next(line for line in text.splitlines() if "clients" in line)
+    assert header.index("run") < header.index("phase") and header.index("throughput") < header.index(
+        "goodput"
+    )
+    assert [line.split("│")[2].strip() for line in text.splitlines() if "PASS" in line] == ["1", "2"]
+    assert "1.60" in text and "1.20" in text  # throughput 16 s / 10 s; goodput 3/4 of it
+    assert "run" not in _render(verdict_table([_step(0, 1, 0.2)])).splitlines()[2]

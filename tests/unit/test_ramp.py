@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from loadgen.core.records import CorpusInfo, DriverStatus, StepRecord, WindowReading
-from loadgen.core.search import BISECT, GROW, AdaptiveSearch, ExplicitSearch, outcome
+from loadgen.core.search import BISECT, GROW, AdaptiveSearch, ExplicitSearch, Search, outcome
 from loadgen.core.verdict import Thresholds
 from loadgen.core.window import Window
 from loadgen.data.results_file import JsonlWriter
-from loadgen.live.ramp import MEASURING, RAMPING, WARMUP, Ramp, RampState, StepTiming
+from loadgen.live.ramp import MEASURING, RAMPING, WARMUP, Ramp, RampState, StepTiming, repeat_search
+from loadgen.report.model.report import RunInputs, build_report
 
 GOOD_LAG_S, BAD_LAG_S = 0.2, 0.9  # against the default 0.5 s SLO
 CORPUS = CorpusInfo("audio", "wav+txt", 4, 30.0)
@@ -185,3 +186,45 @@ def test_soak_judges_consecutive_windows_until_the_duration_is_measured(tmp_path
     ]
     assert [w.index for w in windows] == [0, 1, 2] and all(w.passed for w in windows)
     assert [what for _, what, _ in driver.calls].count("set_target") == 1  # one target for the soak
+
+
+class RepeatingDriver(SimulatedDriver):
+    """A `SimulatedDriver` whose capacity changes each time a search starts again at 1 client: the noisy
+    machine that `ramp --repeat` is for."""
+
+    def __init__(self, clock: FakeClock, capacities: list[int]) -> None:
+        super().__init__(clock, capacities[0], connect_rate=4.0)
+        self.capacities = iter(capacities)
+
+    async def set_target(self, clients: int, step: int | None = None) -> DriverStatus:
+        if clients == 1:
+            self.capacity = next(self.capacities)
+        return await super().set_target(clients, step)
+
+
+def test_repeat_runs_the_search_again_and_marks_each_step_with_its_run(tmp_path: Path) -> None:
+    clock = FakeClock()
+    driver = RepeatingDriver(clock, [4, 4, 5])
+    ramp, _ = _ramp(driver, clock, tmp_path)
+    searches: list[Search] = [AdaptiveSearch(start=1, factor=2.0, max_clients=64) for _ in range(3)]
+    steps = asyncio.run(repeat_search(ramp, searches))
+    assert [s.index for s in steps] == list(range(len(steps)))  # indexes go on across repetitions
+    runs = [[(s.clients, s.passed) for s in steps if s.repeat == r] for r in range(3)]
+    assert [outcome(run).capacity for run in runs] == [4, 4, 5]
+    assert runs[0] == [(1, True), (2, True), (4, True), (8, False), (6, False), (5, False)]
+    assert _written(tmp_path) == steps  # every repetition's steps are in steps.jsonl, with `repeat`
+    report = build_report(RunInputs(str(tmp_path), {"kind": "ramp", "status": "complete"}, steps, [], []))
+    assert report.verdict.headline == (
+        "capacity 4 (median of 3 runs: 4, 4, 5; 2 of 3 runs at it; range 4\N{EN DASH}5)"
+    )
+    assert [run.capacity.max_clients for run in report.repeats] == [4, 4, 5]
+
+
+def test_a_single_search_writes_no_repeat(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ramp, _ = _ramp(SimulatedDriver(clock, capacity=3, connect_rate=4.0), clock, tmp_path)
+    steps = asyncio.run(repeat_search(ramp, [ExplicitSearch([2, 4])]))
+    assert [s.repeat for s in steps] == [None, None]
+    assert all(
+        "repeat" not in json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()
+    )

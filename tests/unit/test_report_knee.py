@@ -27,7 +27,7 @@ def test_throughput_knee_of_a_saturating_curve():
 def test_usl_throughput_knee_lies_below_its_peak():
     throughput = list(usl_throughput(CLIENTS, 1.0, 0.05, 0.004))
     knee = find_knees(CLIENTS, [0.3] * len(CLIENTS), throughput)
-    assert knee.throughput is not None and 2 < knee.throughput < 15.4
+    assert knee.goodput is not None and 2 < knee.goodput < 15.4
     assert knee.lag_p95 is None  # a flat lag has no knee
 
 

@@ -124,7 +124,8 @@ def test_the_closest_resource_is_named_when_none_saturated():
     assert report.saturation.resource_clients is None
     assert report.saturation.highest == "host CPU (all replicas) 1.60 of 2.00 cores (80 %) at 4 clients"
     assert report.saturation.headline.endswith(
-        "highest: host CPU (all replicas) 1.60 of 2.00 cores (80 %) at 4 clients)"
+        "highest: host CPU (all replicas) 1.60 of 2.00 cores (80 %) at 4 clients); "
+        "goodput still rising at 4 clients (3.34 streams)"
     )
 
 

@@ -76,3 +76,27 @@ def test_the_oversized_message_is_above_the_clients_limit_and_every_mode_is_a_fa
     assert len(fault_message("oversized", "u").encode()) > MAX_MESSAGE_BYTES
     assert FAULT_MODES["none"] == Fault()
     assert all(mode == "none" or fault != Fault() for mode, fault in FAULT_MODES.items())
+
+
+def test_skipping_keeps_the_lag_and_drops_the_share_beyond_capacity():
+    model = LagModel(base_s=0.3, capacity=2, per_stream_s=0.5, skip_overload=True)
+    assert [model.lag(n) for n in (1, 2, 8)] == [0.3, 0.3, 0.3]
+    assert [model.skipped_share(n) for n in (1, 2, 4, 8)] == [0.0, 0.0, 0.5, 0.75]
+    kept = [model.keeps(t / 100, 4) for t in range(0, 400)]  # two cycles of 2 s, 10 ms apart
+    assert sum(kept) == 200 and not model.keeps(0.5, 4) and model.keeps(1.5, 4)
+    assert all(model.keeps(t / 100, 2) for t in range(400))
+    assert not LagModel(capacity=2).skipped_share(8)  # without skip_overload nothing is skipped
+
+
+def test_no_segment_covers_skipped_audio_and_its_words_are_missing():
+    u = SpokenUtterance(start_s=0.0, end_s=4.0, words=("one", "two", "three", "four"))
+    skipped = [(1.0, 2.0)]
+    assert u.pieces(skipped) == [(0.0, 1.0), (2.0, 4.0)]
+    assert transcript([u], covered_s=5.0, last_n=10, skipped=skipped) == (
+        Segment(0.0, 1.0, " one", completed=True),
+        Segment(2.0, 4.0, " three four", completed=True),
+    )
+    assert transcript([u], covered_s=3.0, last_n=10, skipped=skipped)[-1] == Segment(
+        2.0, 3.0, " three", False
+    )
+    assert transcript([u], covered_s=5.0, last_n=10) == (u.segment(5.0),)  # nothing skipped: one segment

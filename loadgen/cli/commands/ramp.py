@@ -22,10 +22,11 @@ from loadgen.cli.commands.driving import (
 from loadgen.cli.progress import capacity_line
 from loadgen.core.errors import UsageError
 from loadgen.core.records import Shard, StepRecord
-from loadgen.core.search import AdaptiveSearch, ExplicitSearch, Search, outcome
+from loadgen.core.repeat import RepeatedCapacity
+from loadgen.core.search import AdaptiveSearch, ExplicitSearch, Outcome, Search, outcome
 from loadgen.core.shards import StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
 from loadgen.data.run_dir import EVENTS, STEPS, RunDir
-from loadgen.live.ramp import StepHook, first_failure_is_generator
+from loadgen.live.ramp import StepHook, first_failure_is_generator, repeat_search
 from loadgen.live.runner import PER_FILE
 
 START_LEAD_S = 5.0  # an aligned start is at least this far away: time to load the corpus and connect
@@ -73,6 +74,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     schedule.add_argument(
         "--hold", type=positive_float, default=60.0, help="seconds measured per step, after warm-up (60)"
+    )
+    schedule.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=1,
+        metavar="R",
+        help="run the whole search R times; the answer is the median capacity with its range (1)",
     )
     shards = ramp.add_argument_group("sharding (several generators, explicit --steps only; docs/RAMP.md)")
     shards.add_argument(
@@ -129,7 +137,14 @@ def _search(args: argparse.Namespace) -> tuple[Search, dict]:
 
 def command_ramp(args: argparse.Namespace, console: Console) -> int:
     """Exit 0 when a capacity was found, 1 when not (with the reason), 130 when interrupted."""
+    if args.repeat > 1 and args.shard:
+        raise UsageError(
+            "--repeat runs the search again in one generator: it cannot be combined with --shard"
+        )
     search, schedule = _search(args)
+    searches = [search] + [_search(args)[0] for _ in range(args.repeat - 1)]
+    if args.repeat > 1:
+        schedule["repeat"] = args.repeat
     drive = prepare(args, "ramp", schedule, args.hold)
     if args.shard:
         _shard(drive, args.shard)
@@ -138,17 +153,45 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
             last = len(args.steps) - 1
             raise UsageError(f"--chaos-step {args.chaos_step}: the schedule has steps 0..{last}")
         drive.on_step = _chaos_hook(args, drive.run_dir)
-    execute(drive, console, lambda ramp: ramp.run(search))
+    execute(drive, console, lambda ramp: repeat_search(ramp, searches))
     if args.shard and args.shard.index == 0:
         drive.merged_steps = _merged(drive, args.shard, len(args.steps))
+    if args.repeat > 1:
+        return _finish_repeated(drive, console, args.repeat)
     found = outcome([(s.clients, s.passed) for s in drive.steps if s.passed is not None])
-    reason = found.reason
-    if first_failure_is_generator(drive.steps):
-        reason += "; the first failure is the load generator's own saturation: add generators, not a verdict"
+    reason = found.reason + _generator_note(drive.steps)
     answer = capacity_line(found.capacity, reason)
     return finish(
         drive, console, {**dataclasses.asdict(found), "reason": reason}, answer, found.capacity is not None
     )
+
+
+def _generator_note(steps: list[StepRecord]) -> str:
+    if not first_failure_is_generator(steps):
+        return ""
+    return "; the first failure is the load generator's own saturation: add generators, not a verdict"
+
+
+def _finish_repeated(drive: Drive, console: Console, repeats: int) -> int:
+    """The median capacity of the repetitions that ran, with its range and each run's outcome."""
+    runs: list[Outcome] = []
+    for repeat in range(repeats):
+        steps = [s for s in drive.steps if s.repeat == repeat]
+        if steps:
+            runs.append(outcome([(s.clients, s.passed) for s in steps if s.passed is not None]))
+    together = RepeatedCapacity(tuple(run.capacity for run in runs))
+    headline = together.headline() + max(
+        (_generator_note([s for s in drive.steps if s.repeat == r]) for r in range(len(runs))), default=""
+    )
+    answer = f"max concurrent connections: {headline}"
+    found = {
+        "capacity": together.median,
+        "low": together.low,
+        "high": together.high,
+        "reason": headline,
+        "repeats": [dataclasses.asdict(run) for run in runs],
+    }
+    return finish(drive, console, found, answer, together.median is not None)
 
 
 def chaos_spec(text: str) -> ChaosSpec:

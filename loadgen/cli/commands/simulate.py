@@ -29,6 +29,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=0.5,
         help="extra lag in seconds per active stream beyond --capacity",
     )
+    sim.add_argument(
+        "--skip-overload",
+        action="store_true",
+        help="beyond --capacity streams keep the base lag and skip a share 1 - capacity/streams of each "
+        "stream's audio, as WhisperLive does when it falls behind",
+    )
     sim.add_argument("--max-clients", type=positive_int, default=10_000, help="WAIT above this many streams")
     sim.add_argument(
         "--fault",
@@ -42,11 +48,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 def command_simulate(args: argparse.Namespace, console: Console) -> int:
     """Serve until SIGINT/SIGTERM."""
     corpus = load_audio(args, console)
-    model = LagModel(base_s=args.base_lag, capacity=args.capacity, per_stream_s=args.per_stream_lag)
+    model = LagModel(args.base_lag, args.capacity, args.per_stream_lag, args.skip_overload)
     simulator = Simulator(corpus, model, args.max_clients, fault=FAULT_MODES[args.fault])
+    beyond = "skipping audio beyond" if model.skip_overload else f"+{model.per_stream_s} s per stream beyond"
     console.print(
         f"simulator on ws://{args.host}:{args.port}: lag {model.base_s} s up to {model.capacity} streams, "
-        f"+{model.per_stream_s} s per stream beyond, fault {args.fault}",
+        f"{beyond}, fault {args.fault}",
         highlight=False,
     )
     try:

@@ -1,7 +1,9 @@
 """Comparing runs: A vs B for a CI gate, and scaling over runs with 1, 2, 3... replicas. Pure.
 
-Regression: B's capacity is lower than A's by more than the tolerance (in percent of A's), or B found no
-capacity where A did. With no capacity in A there is nothing to gate on: inconclusive.
+Regression: B's capacity is lower than A's by more than the tolerance (in percent of A's) and outside
+the spread of the runs (B's highest repetition below A's lowest: a difference inside the spread of
+`ramp --repeat` runs is no regression), or B found no capacity where A did. With no capacity in A there
+is nothing to gate on: inconclusive. A run of one search has no spread: its capacity is its range.
 Scaling efficiency of a run with N replicas = capacity(N) / (N · capacity(1)); without a 1-replica run,
 the run with the fewest replicas is the base: (capacity(N)/N) / (capacity(B)/B).
 """
@@ -9,10 +11,11 @@ the run with the fewest replicas is the base: (capacity(N)/N) / (capacity(B)/B).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from loadgen.core.repeat import EN_DASH
 from loadgen.report.model.report import Report
-from loadgen.report.model.tables import DASH, Table, number, percent, seconds
+from loadgen.report.model.tables import DASH, Table, interval, number, percent, seconds
 
 OK, REGRESSION, INCONCLUSIVE = "ok", "regression", "inconclusive"
 
@@ -22,12 +25,24 @@ class RunFigures:
     """What a comparison needs from one run's report."""
 
     name: str
-    capacity: int | None
+    capacity: float | None  # the median of a `ramp --repeat` run's repetitions
     replicas: int | None
     wer: float | None
     lag_p95: dict[int, float]  # by client count
     step_wer: dict[int, float]
     cpu_cores: dict[int, float]  # all replicas together, by client count
+    spread: tuple[int, int] | None = None  # the lowest and highest capacity of the repetitions
+    lag_p95_ci: dict[int, tuple[float, float]] = field(default_factory=dict)  # by client count
+
+    @property
+    def low(self) -> float | None:
+        """The lowest capacity of the runs (the capacity, for one search)."""
+        return self.capacity if self.spread is None else self.spread[0]
+
+    @property
+    def high(self) -> float | None:
+        """The highest capacity of the runs (the capacity, for one search)."""
+        return self.capacity if self.spread is None else self.spread[1]
 
 
 def figures(name: str, report: Report) -> RunFigures:
@@ -40,14 +55,18 @@ def figures(name: str, report: Report) -> RunFigures:
         if cores:
             cpu[r.clients] = sum(cores)
     wer = report.totals.wer
+    repeated = report.repeated
+    low, high = (None, None) if repeated is None else (repeated.low, repeated.high)
     return RunFigures(
         name=name,
-        capacity=report.capacity.max_clients,
+        capacity=report.capacity.max_clients if repeated is None else repeated.median,
         replicas=report.run.replicas,
         wer=wer if wer == wer else None,  # NaN: no scored session
         lag_p95={r.clients: r.lag_p95 for r in rows if r.lag_p95 is not None},
         step_wer={r.clients: r.wer for r in rows if r.wer is not None},
         cpu_cores=cpu,
+        spread=None if low is None or high is None else (low, high),
+        lag_p95_ci={r.clients: r.lag_p95_ci for r in rows if r.lag_p95_ci is not None},
     )
 
 
@@ -74,12 +93,19 @@ def compare_runs(a: RunFigures, b: RunFigures, tolerance_pct: float) -> Comparis
             a, b, tolerance_pct, None, REGRESSION, f"{b.name} found no capacity ({a.name}: {a.capacity})"
         )
     change = 100.0 * (b.capacity - a.capacity) / a.capacity
-    regressed = change < -tolerance_pct
-    verdict = REGRESSION if regressed else OK
-    relation = "more than" if regressed else "within"
+    beyond = change < -tolerance_pct
+    inside = beyond and (b.high or 0) >= (a.low or 0)
+    verdict = REGRESSION if beyond and not inside else OK
+    relation = "more than" if beyond else "within"
     tolerance = f"{relation} the {tolerance_pct:g} % tolerance"
-    reason = f"capacity {a.capacity} -> {b.capacity} ({change:+.1f} %, {tolerance})"
+    if inside:
+        tolerance += f", but inside the runs' spread ({_range(a)} vs {_range(b)})"
+    reason = f"capacity {a.capacity:g} -> {b.capacity:g} ({change:+.1f} %, {tolerance})"
     return Comparison(a, b, tolerance_pct, change, verdict, reason)
+
+
+def _range(run: RunFigures) -> str:
+    return f"{run.name} {run.low:g}{EN_DASH}{run.high:g}"
 
 
 def comparison_tables(cmp: Comparison) -> list[Table]:
@@ -88,7 +114,7 @@ def comparison_tables(cmp: Comparison) -> list[Table]:
     head = Table(
         ["", a.name, b.name],
         [
-            ["max concurrent connections", _int(a.capacity), _int(b.capacity)],
+            ["max concurrent connections", _capacity(a), _capacity(b)],
             ["replicas", _int(a.replicas), _int(b.replicas)],
             ["WER (all successful sessions)", percent(a.wer), percent(b.wer)],
             ["verdict", cmp.verdict.upper(), cmp.reason],
@@ -100,6 +126,9 @@ def comparison_tables(cmp: Comparison) -> list[Table]:
             str(n),
             seconds(a.lag_p95.get(n)),
             seconds(b.lag_p95.get(n)),
+            interval(a.lag_p95_ci.get(n)),
+            interval(b.lag_p95_ci.get(n)),
+            _lag_change(a, b, n),
             percent(a.step_wer.get(n)),
             percent(b.step_wer.get(n)),
             number(a.cpu_cores.get(n)),
@@ -111,6 +140,9 @@ def comparison_tables(cmp: Comparison) -> list[Table]:
         "clients",
         f"p95 lag {a.name} (s)",
         f"p95 lag {b.name} (s)",
+        f"p95 95 % CI {a.name}",
+        f"p95 95 % CI {b.name}",
+        "p95 lag change",
         f"WER {a.name}",
         f"WER {b.name}",
         f"CPU cores {a.name}",
@@ -123,13 +155,32 @@ def _int(value: int | None) -> str:
     return DASH if value is None else str(value)
 
 
+def _count(value: float | None) -> str:
+    return DASH if value is None else f"{value:g}"
+
+
+def _capacity(run: RunFigures) -> str:
+    return _count(run.capacity) if run.spread is None else f"{_count(run.capacity)} ({_range(run)})"
+
+
+def _lag_change(a: RunFigures, b: RunFigures, clients: int) -> str:
+    """B's p95 lag minus A's, or "inside the intervals" when the two 95 % intervals overlap."""
+    lag_a, lag_b = a.lag_p95.get(clients), b.lag_p95.get(clients)
+    if lag_a is None or lag_b is None:
+        return DASH
+    ci_a, ci_b = a.lag_p95_ci.get(clients), b.lag_p95_ci.get(clients)
+    if ci_a is not None and ci_b is not None and ci_a[0] <= ci_b[1] and ci_b[0] <= ci_a[1]:
+        return "inside the intervals"
+    return f"{lag_b - lag_a:+.3f} s"
+
+
 @dataclass(frozen=True)
 class ScalingRow:
     """One run in the scaling view."""
 
     name: str
     replicas: int
-    capacity: int | None
+    capacity: float | None
     per_replica: float | None
     efficiency: float | None
 
@@ -162,7 +213,7 @@ def scaling(runs: Sequence[RunFigures]) -> Scaling:
 def scaling_table(view: Scaling) -> Table:
     """Replicas, capacity, capacity per replica, efficiency."""
     rows = [
-        [r.name, str(r.replicas), _int(r.capacity), number(r.per_replica), percent(r.efficiency, 0)]
+        [r.name, str(r.replicas), _count(r.capacity), number(r.per_replica), percent(r.efficiency, 0)]
         for r in view.rows
     ]
     title = f"scaling (base: {view.base})" if view.base else "scaling (no base run with a capacity)"

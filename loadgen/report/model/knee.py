@@ -1,7 +1,7 @@
 """Knees of the load curves with Kneedle (the `kneed` package). Pure.
 
-The lag knee is where p95 lag vs clients (convex, increasing) starts to climb steeply; the throughput
-knee is where throughput vs clients (concave, increasing) stops growing in proportion.
+The lag knee is where p95 lag vs clients (convex, increasing) starts to climb steeply; the goodput
+knee is where goodput vs clients (concave, increasing) stops growing in proportion.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Knees:
     """Client counts at the knees; None where the curve has no knee or too few points."""
 
     lag_p95: float | None
-    throughput: float | None
+    goodput: float | None
 
 
 def find_knee(x: Sequence[float], y: Sequence[float | None], curve: str, direction: str) -> float | None:
@@ -37,12 +37,12 @@ def find_knee(x: Sequence[float], y: Sequence[float | None], curve: str, directi
 
 
 def find_knees(
-    clients: Sequence[float], lag_p95: Sequence[float | None], throughput: Sequence[float | None]
+    clients: Sequence[float], lag_p95: Sequence[float | None], goodput: Sequence[float | None]
 ) -> Knees:
-    """The lag knee (convex increasing) and the throughput knee (concave increasing)."""
+    """The lag knee (convex increasing) and the goodput knee (concave increasing)."""
     return Knees(
         lag_p95=find_knee(clients, lag_p95, "convex", "increasing"),
-        throughput=find_knee(clients, throughput, "concave", "increasing"),
+        goodput=find_knee(clients, goodput, "concave", "increasing"),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadgen.core.records import StepRecord, Verdict
+from loadgen.core.repeat import RepeatedCapacity
 from loadgen.core.session_result import SessionResult
 from loadgen.core.summary import RunSummary, summarize
 from loadgen.data.run_dir import INTERRUPTED, RUNNING
@@ -56,6 +57,14 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class RepeatRun:
+    """One repetition of a `ramp --repeat` search: its steps' capacity."""
+
+    repeat: int
+    capacity: Capacity
+
+
+@dataclass(frozen=True)
 class Report:
     """The whole report."""
 
@@ -72,6 +81,8 @@ class Report:
     resources: dict[int, StepResources]
     totals: RunSummary
     warnings: list[str]
+    repeats: list[RepeatRun] = field(default_factory=list)  # `ramp --repeat`: each run, in order
+    repeated: RepeatedCapacity | None = None  # and their capacities together
 
     def to_json_dict(self) -> dict[str, Any]:
         """summary.json: every field, NaN as null, resources by step index."""
@@ -79,6 +90,14 @@ class Report:
         data["verdict"] = {"passed": self.verdict.passed, "headline": self.verdict.headline}
         data["resources"] = resources_to_json(self.resources)
         data["drift_flags"] = [t.series for t in self.drift.drifting] if self.drift else []
+        if self.repeated is not None:
+            data["repeated"] = {
+                "capacities": list(self.repeated.capacities),
+                "median": self.repeated.median,
+                "low": self.repeated.low,
+                "high": self.repeated.high,
+                "headline": self.repeated.headline(),
+            }
         return _finite(data)
 
 
@@ -170,28 +189,51 @@ def _soak_verdict(rows: Sequence[StepRow], drift: DriftReport) -> Verdict:
     return Verdict(passed, hold + tail)
 
 
+def repeat_runs(rows: Sequence[StepRow]) -> list[RepeatRun]:
+    """Each repetition's capacity, when the steps came from `ramp --repeat` (else none)."""
+    repeats = sorted({r.repeat for r in rows if r.repeat is not None})
+    return [RepeatRun(n, find_capacity([r for r in rows if r.repeat == n])) for n in repeats]
+
+
+def _repeated_verdict(runs: Sequence[RepeatRun]) -> tuple[RepeatedCapacity, Verdict, Capacity]:
+    """The runs' capacities together; the capacity shown is the run at the median (the lower one of an
+    even count)."""
+    repeated = RepeatedCapacity(tuple(run.capacity.max_clients for run in runs))
+    found = sorted(
+        (r for r in runs if r.capacity.max_clients is not None), key=lambda r: r.capacity.max_clients or 0
+    )
+    middle = found[(len(found) - 1) // 2].capacity if found else runs[0].capacity
+    return repeated, Verdict(repeated.median is not None, repeated.headline()), middle
+
+
 def build_report(inputs: RunInputs) -> Report:
     """Verdict, capacity, USL, knees, saturation, drift and recovery from one run's inputs."""
-    all_rows = sorted((step_row(s) for s in inputs.steps), key=lambda r: r.index)
+    slo = slo_of(inputs.steps)
+    all_rows = sorted((step_row(s, slo) for s in inputs.steps), key=lambda r: r.index)
     rows = [r for r in all_rows if r.phase != SOAK]
     soak_rows = [r for r in all_rows if r.phase == SOAK]
     info = _run_info(inputs)
     capacity = find_capacity(rows)
+    runs = repeat_runs(rows)
+    repeated = None
     drift = detect_drift(soak_windows(soak_rows, inputs.resources)) if soak_rows else None
     if drift is not None and (info.kind == SOAK or not rows):
         verdict = _soak_verdict(soak_rows, drift)
+    elif len(runs) > 1:
+        repeated, verdict, capacity = _repeated_verdict(runs)
     else:
         verdict = _ramp_verdict(capacity, rows)
     if info.interrupted:
         verdict = Verdict(verdict.passed, verdict.headline + " (run interrupted)")
     clients = [float(r.clients) for r in rows]
+    goodput = [r.goodput for r in rows]
     return Report(
         run=info,
         verdict=verdict,
         capacity=capacity,
         saturation=what_saturated_first(rows or soak_rows, inputs.resources, info.host_cpus),
-        usl=fit_usl(clients, [r.throughput if r.throughput is not None else math.nan for r in rows]),
-        knees=find_knees(clients, [r.lag_p95 for r in rows], [r.throughput for r in rows]),
+        usl=fit_usl(clients, [math.nan if g is None else g for g in goodput]),
+        knees=find_knees(clients, [r.lag_p95 for r in rows], goodput),
         rows=rows,
         soak_rows=soak_rows,
         drift=drift,
@@ -199,4 +241,6 @@ def build_report(inputs: RunInputs) -> Report:
         resources=inputs.resources,
         totals=summarize(inputs.sessions),
         warnings=list(inputs.warnings),
+        repeats=runs if repeated is not None else [],
+        repeated=repeated,
     )

@@ -1,12 +1,16 @@
-"""What saturated first: the first resource to cross its allotment, and the first criterion to fail. Pure.
+"""What saturated first: the first resource to cross its allotment, the first criterion to fail, and
+where goodput stopped rising. Pure.
 
 Going up the steps by client count, a resource is saturated when it uses at least `SATURATED` of what
 it is allotted: a replica's CPU quota, the host's cores (all replicas together), a memory limit, a
-GPU's utilisation or its framebuffer. Allotments the runtime does not state are not judged.
+GPU's utilisation or its framebuffer. Allotments the runtime does not state are not judged. Goodput
+stopped rising at the smallest client count whose goodput (averaged over the steps run at that count)
+reaches `PLATEAU` of the most any count reached, when a larger count was measured.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +18,7 @@ from loadgen.report.model.steps import StepRow, clients_text
 from loadgen.report.model.usage import StepResources
 
 SATURATED = 0.9
+PLATEAU = 0.95
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Saturation:
     criteria: list[str]
     highest: str | None  # the resource closest to its allotment over the whole run, and where
     headline: str
+    goodput_peak_clients: int | None = None  # where goodput stopped rising; None: it never did
 
 
 def usages(usage: StepResources, host_cpus: float | None) -> list[Usage]:
@@ -83,7 +89,40 @@ def what_saturated_first(
         ((r.clients, r.failed) for r in ordered if r.passed is False), (None, [])
     )
     headline = _headline(hit, fail, highest if resources else None, bool(resources))
-    return Saturation(hit[0], hit[1], fail[0], fail[1], highest, headline)
+    peak, goodput = goodput_plateau(ordered)
+    return Saturation(hit[0], hit[1], fail[0], fail[1], highest, f"{headline}; {goodput}", peak)
+
+
+def _mean_by_clients(rows: Sequence[StepRow], value: str) -> dict[int, float]:
+    groups: dict[int, list[float]] = defaultdict(list)
+    for r in rows:
+        v = getattr(r, value)
+        if v is not None:
+            groups[r.clients].append(v)
+    return {n: sum(vs) / len(vs) for n, vs in sorted(groups.items())}
+
+
+def goodput_plateau(rows: Sequence[StepRow]) -> tuple[int | None, str]:
+    """Where goodput stopped rising (None: it did not, or was not measured) and the sentence saying so,
+    with throughput beside it."""
+    goodput = _mean_by_clients(rows, "goodput")
+    if len(goodput) < 2 or max(goodput.values()) <= 0:
+        return None, "goodput: not measured at two client counts"
+    top = max(goodput.values())
+    largest = max(goodput)
+    peak = next(n for n, g in goodput.items() if g >= PLATEAU * top)
+    if peak == largest:
+        return None, f"goodput still rising at {clients_text(largest)} ({goodput[largest]:.2f} streams)"
+    throughput = _mean_by_clients(rows, "throughput")
+    beside = (
+        f"; throughput {throughput[peak]:.2f} there, {throughput[largest]:.2f} at {clients_text(largest)}"
+        if peak in throughput and largest in throughput
+        else ""
+    )
+    return peak, (
+        f"goodput stopped rising at {clients_text(peak)} ({goodput[peak]:.2f} streams; "
+        f"{goodput[largest]:.2f} at {clients_text(largest)}{beside})"
+    )
 
 
 def _headline(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from loadgen.core.goodput import TRANSCRIPT_LAG, goodput
+from loadgen.core.latency_hist import quantile_interval
 from loadgen.core.records import StepRecord, WindowSnapshot, replica_label
 from loadgen.core.search import outcome
 from loadgen.core.session_result import DROPPED, ERROR, OUTCOMES, REFUSED, STOPPED, SUCCESSES
@@ -48,6 +50,9 @@ class StepRow:
     insertions: int | None = None
     audio_untranscribed_s: float | None = None
     untranscribed: Untranscribed | None = None
+    goodput: float | None = None  # streams served on time and whole (core/goodput.py)
+    lag_p95_ci: tuple[float, float] | None = None  # 95 % interval of the p95 lag, from the histogram
+    repeat: int | None = None  # `ramp --repeat`: which repetition ran it
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,8 @@ def _ratios(window: WindowSnapshot) -> tuple[int, float | None, float | None, fl
 _EMPTY = WindowSnapshot.from_json({})  # what a record cut short before its window reads as
 
 
-def step_row(record: StepRecord) -> StepRow:
-    """A row from one steps.jsonl record (see docs/RUN_DIR.md)."""
+def step_row(record: StepRecord, slo_s: float | None = None) -> StepRow:
+    """A row from one steps.jsonl record (see docs/RUN_DIR.md); `slo_s` judges goodput."""
     window = record.window or _EMPTY
     criteria = record.verdict.criteria if record.verdict else ()
     lag, slip = window.transcript_lag, window.send_slip
@@ -115,7 +120,15 @@ def step_row(record: StepRecord) -> StepRow:
         insertions=window.insertions,
         audio_untranscribed_s=window.audio_untranscribed_s,
         untranscribed=window.untranscribed,
+        goodput=goodput(window, slo_s),
+        lag_p95_ci=_p95_interval(window),
+        repeat=record.repeat,
     )
+
+
+def _p95_interval(window: WindowSnapshot) -> tuple[float, float] | None:
+    encoded = (window.histograms or {}).get(TRANSCRIPT_LAG)
+    return None if encoded is None else quantile_interval([encoded])
 
 
 def slo_of(records: Sequence[StepRecord]) -> float | None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from loadgen.core.repeat import EN_DASH
 from loadgen.core.untranscribed import Untranscribed
 from loadgen.report.model.recovery import AffectedSession, Recovery
 from loadgen.report.model.report import Report, soak_windows
@@ -81,20 +82,36 @@ def verdict_label(passed: bool | None) -> str:
 def _usl_line(report: Report) -> str:
     fit = report.usl
     if fit is None:
-        return "not fitted: needs throughput at 3 or more distinct client counts"
-    shape = (
-        f"peak at N* = {fit.peak_clients:.1f} clients, {fit.peak_throughput:.2f} streams"
-        if fit.peak_clients is not None and fit.peak_throughput is not None
-        else "no peak: throughput never turns down (kappa = 0)"
-    )
-    return f"{shape}; {fit.parameters()}"
+        return "not fitted: needs goodput at 3 or more distinct client counts"
+    if fit.peak_clients is None or fit.peak_throughput is None:
+        shape = "no peak: goodput never turns down (kappa = 0)"
+    elif fit.extrapolated:
+        shape = (
+            f"no peak within the measured steps (up to {clients_text(fit.largest_clients)}); the fit's "
+            f"N* = {fit.peak_clients:.1f} clients is an extrapolation, not a measurement"
+        )
+    else:
+        shape = f"goodput peaks at N* = {fit.peak_clients:.1f} clients, {fit.peak_throughput:.2f} streams"
+    return f"on goodput: {shape}; {fit.parameters()}"
 
 
 def _knee_line(report: Report) -> str:
     def one(value: float | None) -> str:
         return "none found" if value is None else clients_text(value)
 
-    return f"lag p95: {one(report.knees.lag_p95)}; throughput: {one(report.knees.throughput)}"
+    return f"lag p95: {one(report.knees.lag_p95)}; goodput: {one(report.knees.goodput)}"
+
+
+def _repeat_rows(report: Report) -> list[list[str]]:
+    """One row per repetition of a `ramp --repeat` search."""
+    return [
+        [
+            f"run {run.repeat + 1} of {len(report.repeats)}",
+            f"capacity {DASH if run.capacity.max_clients is None else run.capacity.max_clients}: "
+            f"{run.capacity.reason}",
+        ]
+        for run in report.repeats
+    ]
 
 
 def verdict_table(report: Report) -> Table:
@@ -110,7 +127,8 @@ def verdict_table(report: Report) -> Table:
     first_fail = DASH if cap.first_failing_clients is None else clients_text(cap.first_failing_clients)
     rows = [
         *head,
-        ["max concurrent connections", DASH if cap.max_clients is None else str(cap.max_clients)],
+        ["max concurrent connections", _capacity_cell(report)],
+        *_repeat_rows(report),
         ["how it was found", cap.reason],
         ["first failing step", first_fail],
         ["failing criteria", "; ".join(cap.failing_criteria) or DASH],
@@ -126,14 +144,27 @@ def verdict_table(report: Report) -> Table:
     return Table(["", ""], rows)
 
 
+def _capacity_cell(report: Report) -> str:
+    if report.repeated is not None:
+        return report.repeated.headline()
+    return DASH if report.capacity.max_clients is None else str(report.capacity.max_clients)
+
+
+def interval(bounds: tuple[float, float] | None) -> str:
+    """A confidence interval in seconds: "0.412-0.480" (an en dash); a dash when missing."""
+    return DASH if bounds is None else f"{bounds[0]:.3f}{EN_DASH}{bounds[1]:.3f}"
+
+
 def _step_cells(r: StepRow) -> list[str]:
     return [
         str(r.index),
+        DASH if r.repeat is None else str(r.repeat + 1),
         str(r.clients),
         r.phase,
         verdict_label(r.passed),
         seconds(r.lag_p50),
         seconds(r.lag_p95),
+        interval(r.lag_p95_ci),
         seconds(r.lag_p99),
         percent(r.wer),
         word_split_text(r.substitutions, r.deletions, r.insertions),
@@ -142,6 +173,7 @@ def _step_cells(r: StepRow) -> list[str]:
         percent(r.error_ratio),
         percent(r.refusal_ratio),
         number(r.throughput),
+        number(r.goodput),
         seconds(r.send_slip_p99),
         "; ".join(r.failed) or DASH,
     ]
@@ -149,11 +181,13 @@ def _step_cells(r: StepRow) -> list[str]:
 
 STEP_HEADERS = [
     "step",
+    "run",
     "clients",
     "phase",
     "verdict",
     "lag p50 (s)",
     "lag p95 (s)",
+    "p95 95 % CI (s)",
     "lag p99 (s)",
     "WER",
     "words S / D / I",
@@ -162,24 +196,32 @@ STEP_HEADERS = [
     "errors",
     "refused",
     "throughput",
+    "goodput",
     "slip p99 (s)",
     "failing criteria",
 ]
 
 
 def steps_table(rows: Sequence[StepRow]) -> Table:
-    """One row per step in the order the steps ran."""
-    return Table(STEP_HEADERS, [_step_cells(r) for r in rows])
+    """One row per step in the order the steps ran (the `run` column only for `ramp --repeat`)."""
+    table = Table(STEP_HEADERS, [_step_cells(r) for r in rows])
+    if any(r.repeat is not None for r in rows):
+        return table
+    return _columns(table, [h for h in STEP_HEADERS if h != "run"])
 
 
-COMPACT = ("step", "clients", "verdict", "lag p95 (s)", "WER", "errors", "throughput")
+def _columns(table: Table, headers: Sequence[str]) -> Table:
+    keep = [table.headers.index(h) for h in headers]
+    return Table(list(headers), [[row[i] for i in keep] for row in table.rows], table.title)
+
+
+COMPACT = ("step", "run", "clients", "verdict", "lag p95 (s)", "WER", "errors", "throughput", "goodput")
 
 
 def compact_steps_table(rows: Sequence[StepRow]) -> Table:
     """The steps table with the columns that fit a terminal."""
     full = steps_table(rows)
-    keep = [full.headers.index(h) for h in COMPACT]
-    return Table(list(COMPACT), [[row[i] for i in keep] for row in full.rows])
+    return _columns(full, [h for h in COMPACT if h in full.headers])
 
 
 def _replica_cell(usage: StepResources, name: str) -> str:

@@ -1,4 +1,4 @@
-"""The Universal Scalability Law fitted to throughput vs clients. Pure.
+"""The Universal Scalability Law fitted to goodput (or any throughput) vs clients. Pure.
 
 X(N) = lambda*N / (1 + sigma*(N-1) + kappa*N*(N-1)): lambda is the throughput of one client, sigma the
 contention (serialised share), kappa the coherency cost (crosstalk). With kappa > 0 throughput peaks at
@@ -35,6 +35,12 @@ class UslFit:
     peak_throughput: float | None  # X(N*); None when kappa = 0
     r2: float
     points: int
+    largest_clients: float  # the largest client count measured
+
+    @property
+    def extrapolated(self) -> bool:
+        """The peak lies beyond the largest measured step: a guess of the model, not a measurement."""
+        return self.peak_clients is not None and self.peak_clients > self.largest_clients
 
     def parameters(self) -> str:
         """The fitted parameters and R² in one line, with their Greek names."""
@@ -73,7 +79,8 @@ def fit_usl(clients: Sequence[float], throughput: Sequence[float]) -> UslFit | N
     lam, sigma, kappa = (float(p) for p in params)
     peak_n = math.sqrt((1 - sigma) / kappa) if kappa > 0 else None
     peak_x = float(usl_throughput(peak_n, lam, sigma, kappa)) if peak_n is not None else None
-    return UslFit(lam, sigma, kappa, peak_n, peak_x, _r2(x, usl_throughput(n, lam, sigma, kappa)), len(n))
+    r2 = _r2(x, usl_throughput(n, lam, sigma, kappa))
+    return UslFit(lam, sigma, kappa, peak_n, peak_x, r2, len(n), float(n.max()))
 
 
 def _finite_pairs(

@@ -104,12 +104,15 @@ def ratios_plot(rows: Sequence[StepRow]) -> bytes | None:
 
 
 def usl_plot(rows: Sequence[StepRow], fit: UslFit | None, knees: Knees) -> bytes | None:
-    """Measured throughput, the USL curve and its peak, and the Kneedle knees."""
-    xs, ys = _series(_by_clients(rows), "throughput")
+    """Measured goodput beside throughput, the USL curve fitted to goodput and its peak, the knees."""
+    by_clients = _by_clients(rows)
+    xs, ys = _series(by_clients, "goodput")
     if not xs:
         return None
     fig, ax = _figure()
-    ax.scatter(xs, ys, color="#1565c0", zorder=4, label="measured")
+    tx, ty = _series(by_clients, "throughput")
+    ax.scatter(tx, ty, color="#9e9e9e", marker="x", zorder=3, label="throughput (frontier advance)")
+    ax.scatter(xs, ys, color="#1565c0", zorder=4, label="goodput (on time and whole)")
     if fit is not None:
         top = max(xs) * USL_REACH  # the fit is drawn a little past the data, never far into extrapolation
         n = np.linspace(1, max(top, 2), 200)
@@ -119,14 +122,18 @@ def usl_plot(rows: Sequence[StepRow], fit: UslFit | None, knees: Knees) -> bytes
         if peak is not None and peak <= top:
             ax.axvline(peak, color="#455a64", linestyle=":", label=f"N* = {peak:.1f}")
         elif peak is not None:
-            ax.plot([], [], " ", label=f"N* = {peak:.1f} (beyond the measured range)")
+            ax.plot([], [], " ", label=f"N* = {peak:.1f}: extrapolated, beyond the measured steps")
     for knee, label, color in (
-        (knees.throughput, "throughput knee", "#ef6c00"),
+        (knees.goodput, "goodput knee", "#ef6c00"),
         (knees.lag_p95, "lag knee", FAIL),
     ):
         if knee is not None:
             ax.axvline(knee, color=color, linestyle="--", alpha=0.7, label=f"{label} {knee:g}")
-    ax.set(xlabel="concurrent clients", ylabel="real-time streams served", title="Throughput and the USL")
+    ax.set(
+        xlabel="concurrent clients",
+        ylabel="real-time streams served",
+        title="Goodput, throughput and the USL",
+    )
     ax.legend(fontsize=7)
     return _png(fig)
 
