@@ -6,6 +6,7 @@ of the same file hold one copy of it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -51,8 +52,14 @@ class StreamPlan:
 
 
 def silence(seconds: float) -> np.ndarray:
-    """A read-only float32 buffer of zeros."""
-    buf = np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32)
+    """A read-only float32 buffer of zeros, one per length for the whole process (every session's tail
+    and gaps share it: a thousand sessions hold one copy)."""
+    return _zeros(round(seconds * SAMPLE_RATE))
+
+
+@functools.lru_cache(maxsize=32)
+def _zeros(samples: int) -> np.ndarray:
+    buf = np.zeros(samples, dtype=np.float32)
     buf.flags.writeable = False
     return buf
 
