@@ -26,7 +26,7 @@ from whisperlive.replica import ReplicaSpec, start_replica, stop_replica
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 CLIENTS = 6
-FILES = 4
+FILES = 3
 DRAINED = 2  # the replica that gets SIGTERM (1-based, as the stack names them)
 CHUNK_S = 0.256  # the load generator's default --chunk-ms
 MAX_DRAIN_S = 60.0
