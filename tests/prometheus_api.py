@@ -20,9 +20,10 @@ def _result(prometheus_url: str, path: str, params: dict[str, str]) -> list[dict
     return body["data"]["result"]
 
 
-def query(prometheus_url: str, expr: str) -> list[dict]:
-    """The instant vector of `expr` now."""
-    return _result(prometheus_url, "query", {"query": expr})
+def query(prometheus_url: str, expr: str, at: float | None = None) -> list[dict]:
+    """The instant vector of `expr` now, or at the Unix time `at`."""
+    params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+    return _result(prometheus_url, "query", params)
 
 
 def query_range(prometheus_url: str, expr: str, start: float, end: float, step_s: float = 5) -> list[dict]:

@@ -89,6 +89,7 @@ def whisperlive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Whi
 
 # The scaled local stack (3 replicas behind nginx, with Prometheus): see conftest_stack.py.
 from tests.integration.conftest_stack import (  # noqa: E402, F401
+    balanced_load,
     local_stack,
     shared_local_stack,
     simulator_stack,

@@ -5,17 +5,25 @@ Fixtures (imported by tests/integration/conftest.py):
 - `shared_local_stack` (session): the `stack.local.LocalStack`, as it is; stopped at the end of the session.
 - `local_stack` (function): the same stack, first brought back to fully running (a test may have killed a
   replica or run `down`). Use it for load through `local_stack.balancer_url`.
+- `balanced_load` (session): one `loadgen run` of 6 clients through the stack's balancer, Prometheus
+  scraping it; what test_scaled_load.py and test_report_resources.py check, streamed once for both.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from loadgen.core.session_result import SessionResult
+from loadgen.data.results_file import read_results
 from stack.local import LocalStack, SimulatorSettings, StackSettings
 from stack.ports import LocalPorts, free_base_port
 
@@ -24,6 +32,10 @@ STACK_MAX_CLIENTS = 4
 STACK_OMP_THREADS = 1  # 2-core machine
 STACK_READY_TIMEOUT_S = 240.0
 REPO = Path(__file__).resolve().parents[2]
+BALANCED_CLIENTS = 6
+BALANCED_DURATION_S = 45
+BALANCED_CONNECT_RATE = 2
+SCRAPE_S = 5  # the stack's scrape interval
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +59,58 @@ def local_stack(shared_local_stack: LocalStack) -> LocalStack:
     """The session's stack, every replica, nginx and Prometheus running and ready."""
     shared_local_stack.ensure_up()
     return shared_local_stack
+
+
+@dataclass(frozen=True)
+class BalancedLoad:
+    """A finished `loadgen run` through the balancer: its exit, output and sessions, its wall-clock span,
+    and the exporters' samples just before and just after it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    results: list[SessionResult]
+    started: float
+    ended: float
+    exporters_before: dict[tuple[str, str], float]
+    exporters_after: dict[tuple[str, str], float]
+
+
+def exporter_samples(stack: LocalStack) -> dict[tuple[str, str], float]:
+    """(metric, name label) -> value from the stack's exporters process."""
+    with urllib.request.urlopen(f"{stack.exporters_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (s.name, s.labels.get("name", "")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.fixture(scope="session")
+def balanced_load(
+    shared_local_stack: LocalStack, generated_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> BalancedLoad:
+    """`loadgen run` of 6 clients for 45 s through the balancer (2 connects a second, the generator's
+    metrics scraped by the stack's Prometheus), once per session; returned after Prometheus has taken
+    its last scrape of it."""
+    stack = shared_local_stack
+    stack.ensure_up()
+    out = tmp_path_factory.mktemp("balanced-load") / "sessions.jsonl"
+    before = exporter_samples(stack)
+    started = time.time()
+    command = [
+        sys.executable, "-m", "loadgen", "run", "--url", stack.balancer_url,
+        "--num-clients", str(BALANCED_CLIENTS), "--duration", str(BALANCED_DURATION_S),
+        "--connect-rate", str(BALANCED_CONNECT_RATE), "--audio-dir", str(generated_corpus),
+        "--metrics-port", str(stack.settings.ports.loadgen_metrics), "--output-file", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=REPO)
+    ended = time.time()
+    after = exporter_samples(stack)
+    results, _ = read_results(out)
+    time.sleep(SCRAPE_S + 1)  # let Prometheus take its last scrape of the run
+    return BalancedLoad(proc.returncode, proc.stdout, proc.stderr, results, started, ended, before, after)
 
 
 @pytest.fixture

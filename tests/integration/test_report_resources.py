@@ -1,41 +1,29 @@
 """resources.py against a real Prometheus that scraped real targets: the local stack (3 tiny.en replicas,
-nginx, exporters) while `loadgen run` streamed through the balancer. No GPU here, so the DCGM queries
-must come back empty rather than fail."""
+nginx, exporters) while `loadgen run` streamed through the balancer (the session's `balanced_load`,
+conftest_stack.py, which test_scaled_load.py also reads). No GPU here, so the DCGM queries must come back
+empty rather than fail."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
-from loadgen.data.results_file import read_results
 from loadgen.report.edge.resources import Window, fetch_resources
+from tests.integration.conftest_stack import BalancedLoad
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-DURATION_S = 40
-SCRAPE_S = 5  # the stack's scrape interval
 
 
 def test_step_windows_carry_cpu_memory_sessions_and_nginx_per_replica(
-    local_stack, generated_corpus, tmp_path
+    local_stack, balanced_load: BalancedLoad
 ):
-    out = tmp_path / "sessions.jsonl"
-    started = time.time()
-    load = f"--num-clients 3 --duration {DURATION_S} --connect-rate 3 --audio-dir {generated_corpus}".split()
-    metrics = ["--metrics-port", str(local_stack.settings.ports.loadgen_metrics), "--output-file", str(out)]
-    command = [sys.executable, "-m", "loadgen", "run", "--url", local_stack.balancer_url, *load, *metrics]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
-    ended = time.time()
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    results, _ = read_results(out)
-    served = {r.replica for r in results if r.replica}
-    time.sleep(SCRAPE_S + 1)  # let Prometheus take its last scrape of the window
+    load = balanced_load
+    assert load.returncode in (0, 1), load.stderr[-2000:]
+    served = {r.replica for r in load.results if r.replica}
 
-    windows = [Window(0, started + 10, ended), Window(1, started - 86400, started - 86000)]
+    windows = [
+        Window(0, load.started + 10, load.ended),
+        Window(1, load.started - 86400, load.started - 86000),
+    ]
     resources, warning = fetch_resources(local_stack.prometheus_url, windows)
     assert warning is None
     step = resources[0]

@@ -1,35 +1,20 @@
-"""Load through the balancer: 3 real tiny.en replicas behind nginx, 6 live clients, Prometheus watching."""
+"""Load through the balancer: 3 real tiny.en replicas behind nginx, 6 live clients, Prometheus watching.
+The run is the session's `balanced_load` (conftest_stack.py), which test_report_resources.py also reads."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from loadgen.data.results_file import read_results
 from stack.dashboards import annotation_queries, dashboards, panel_queries
+from tests.integration.conftest_stack import BALANCED_CLIENTS, SCRAPE_S, BalancedLoad
 from tests.prometheus_api import finite_points, query, query_range
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-def exporter_samples(local_stack) -> dict[tuple[str, str], float]:
-    """(metric, name label) -> value from the stack's exporters process."""
-    with urllib.request.urlopen(f"{local_stack.exporters_url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (s.name, s.labels.get("name", "")): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 # What cannot have data in this run, and why. The GPU collector is tested with an NVML double in
@@ -70,47 +55,19 @@ def assert_every_panel_and_rule_has_data(local_stack, start: float, end: float) 
     assert not empty, f"no data for: {empty}"
 
 
-def test_six_clients_through_nginx_spread_over_every_replica(local_stack, generated_corpus, tmp_path):
-    out = tmp_path / "sessions.jsonl"
-    before = exporter_samples(local_stack)
-    started = time.time()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "run",
-            "--url",
-            local_stack.balancer_url,
-            "--num-clients",
-            "6",
-            "--duration",
-            "45",
-            "--connect-rate",
-            "2",
-            "--audio-dir",
-            str(generated_corpus),
-            "--metrics-port",
-            str(local_stack.settings.ports.loadgen_metrics),
-            "--output-file",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        cwd=REPO,
-    )
-    print(proc.stdout[-5000:], proc.stderr[-2000:])
-    results, _ = read_results(out)
-    assert proc.returncode == 0, [
+def test_six_clients_through_nginx_spread_over_every_replica(local_stack, balanced_load: BalancedLoad):
+    load = balanced_load
+    print(load.stdout[-5000:], load.stderr[-2000:])
+    results = load.results
+    assert load.returncode == 0, [
         (r.outcome, r.error_kind, r.error_detail) for r in results if r.outcome != "ok"
     ]
-    assert all(r.outcome == "ok" for r in results)
+    assert len(results) >= BALANCED_CLIENTS and all(r.outcome == "ok" for r in results)
     served = Counter(r.replica for r in results)
     assert set(served) == set(local_stack.replica_addresses), served
-    assert "Distribution over replicas" in proc.stdout
+    assert "Distribution over replicas" in load.stdout
 
-    after = exporter_samples(local_stack)
+    before, after = load.exporters_before, load.exporters_after
     replicas = [f"whisperlive-{i}" for i in range(1, len(local_stack.replica_addresses) + 1)]
     cpu = "container_cpu_usage_seconds_total"
     # every replica transcribed: its CPU seconds rose by at least 2 s over the run
@@ -120,17 +77,19 @@ def test_six_clients_through_nginx_spread_over_every_replica(local_stack, genera
     assert all(after[("container_memory_working_set_bytes", r)] > 100e6 for r in replicas)
     assert after[("nginx_up", "")] == 1 and after[("exporter_process_up", "")] == 1
     # Prometheus stored nginx's counter under the exporter's exact name (no _total suffix)
-    [accepted] = query(local_stack.prometheus_url, "nginx_connections_accepted")
+    [accepted] = query(local_stack.prometheus_url, "nginx_connections_accepted", at=load.ended + SCRAPE_S)
     assert float(accepted["value"][1]) >= len(results)
 
     # Prometheus scraped the load generator while it ran
     [sessions] = query(
-        local_stack.prometheus_url, 'sum(max_over_time(loadgen_sessions_total{outcome="ok"}[5m]))'
+        local_stack.prometheus_url,
+        'sum(max_over_time(loadgen_sessions_total{outcome="ok"}[5m]))',
+        at=load.ended + SCRAPE_S,
     )
     assert float(sessions["value"][1]) > 0
 
     # over the whole run, as a dashboard showing it would ask
-    assert_every_panel_and_rule_has_data(local_stack, start=started, end=time.time())
+    assert_every_panel_and_rule_has_data(local_stack, start=load.started, end=load.ended + SCRAPE_S)
 
     targets = [t for t in query(local_stack.prometheus_url, "up") if t["metric"]["job"] != "loadgen"]
     assert targets, "Prometheus scrapes nothing"
