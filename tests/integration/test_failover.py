@@ -73,7 +73,7 @@ def figures(results: list[SessionResult], affected: list[SessionResult]) -> str:
 
 
 def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack, generated_corpus, tmp_path):
-    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "kill-replica:2@12", files=4)
+    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "kill-replica:2@12", files=3)
     killed = local_stack.replica_addresses[1]
     affected = [r for r in results if r.replicas[0] == killed]
     assert affected, f"no session was on {killed}: {[r.replicas for r in results]}"
@@ -98,7 +98,7 @@ def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack,
 def test_a_paused_replica_is_revealed_by_pings_and_its_sessions_finish(
     local_stack, generated_corpus, tmp_path
 ):
-    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "pause-replica:1@10:30", files=6)
+    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "pause-replica:1@6:30", files=5)
     paused = local_stack.replica_addresses[0]
     affected = [r for r in results if r.replicas[0] == paused]
     assert affected
