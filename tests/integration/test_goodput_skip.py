@@ -3,8 +3,8 @@
 `loadgen simulate --skip-overload --capacity 2` answers at its 0.1 s base lag at any load and, beyond 2
 streams, passes over a share 1 - 2/N of every stream's audio: the transcript frontier jumps the skipped
 audio, so throughput keeps rising with the clients, while the speech no segment covered grows with them
-and goodput stays near the capacity. Per-file sessions (4-12 s files) end inside each 12 s window, so
-the windows count their untranscribed speech.
+and goodput stays near the capacity. Per-file sessions (4-7.3 s files, a 0.5 s settle) end inside each
+8 s window, so the windows count their untranscribed speech.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from loadgen.report.model.report import build_report
 from loadgen.report.model.usl import usl_throughput
 from tests.simulator_process import ramp_command, simulator
 
+FILES = 11  # the corpus's first 11 files: 4.0-7.3 s each, so every session (its tail 0.5 s) ends within 8 s
+
 
 @pytest.mark.timeout(180)
 def test_throughput_keeps_rising_while_goodput_flattens(generated_corpus, free_port, tmp_path):
     run = tmp_path / "run"
     args = ["--skip-overload"]
     with simulator(generated_corpus, free_port(), tmp_path / "sim.log", 2, 0.1, 1.0, *args) as url:
-        flags = ["--steps", "1,2,4,8", "--keep-going", "--mode", "per-file", "--warmup", "2", "--hold", "12"]
-        code = main(ramp_command(url, generated_corpus, run, *flags, "--connect-rate", "20", "--no-live"))
+        flags = ["--steps", "1,2,4,8", "--keep-going", "--mode", "per-file", "--warmup", "1", "--hold", "8"]
+        flags += ["--limit", str(FILES), "--settle", "0.5", "--connect-rate", "20", "--no-live"]
+        code = main(ramp_command(url, generated_corpus, run, *flags))
     report = build_report(read_inputs(run, None, lambda line: None))
     rows = {r.clients: r for r in report.rows}
     throughput = {n: r.throughput or 0.0 for n, r in rows.items()}
