@@ -121,12 +121,13 @@ class StreamSession:
         metrics: LoadgenMetrics,
         on_ready: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        idle: str | None = None,
     ) -> None:
         self.settings = settings
         self.result = result
         self.clock = clock
         self.machine = SessionMachine(
-            settings, plan, result, reference, metrics, on_ready, UNKNOWN_REPLICA
+            settings, plan, result, reference, metrics, on_ready, UNKNOWN_REPLICA, idle
         )
         self._link: _Link | None = None
         self._waiter: asyncio.Future[None] | None = None
