@@ -26,6 +26,11 @@ plan's chunks when each is due while messages feed the tracker, stream real-time
 transcript settles (WhisperLive 0.10.0 drops untranscribed audio at END_OF_AUDIO), then END_OF_AUDIO and
 close. With a `ReconnectPolicy`, a connection that drops mid-stream (closed, DISCONNECT, stalled) is
 reopened with backoff; the stream resumes where the session's original live clock is now, the gap is lost.
+The stall watchdog counts only the seconds the plan's speech flows: a pause is never a stall.
+
+An idle session (`idle`: `IDLE_SILENCE` or `IDLE_NOTHING`, `--idle-clients`) has an empty plan: after
+SERVER_READY it streams real-time silence, or waits with nothing to send, until it is cancelled or the
+server ends it; it never settles, never sends END_OF_AUDIO and never stalls.
 """
 
 from __future__ import annotations

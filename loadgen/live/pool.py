@@ -74,7 +74,8 @@ class ClientPool:
         raises a client's crash."""
         idle = self.shape.idle
         for client in range(idle.count):
-            task = asyncio.create_task(self._idle_client(client, idle.mode), name=f"idle-{client}")
+            idle_run = self.launcher.run_idle(client, idle.mode, self.shape.retry_s)
+            task = asyncio.create_task(idle_run, name=f"idle-{client}")
             task.add_done_callback(self._done)
             self._idle.append(task)
         while True:
@@ -103,12 +104,6 @@ class ClientPool:
         task = asyncio.create_task(self._client(client), name=f"client-{client}")
         self._clients[client] = task
         task.add_done_callback(self._done)
-
-    async def _idle_client(self, client: int, mode: str) -> None:
-        """An idle client: one idle session, reopened after a failure, until the pool closes."""
-        while True:
-            await self.launcher.run_idle(client, mode)
-            await asyncio.sleep(self.shape.retry_s)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._retiring.discard(task)

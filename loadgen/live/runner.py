@@ -21,7 +21,7 @@ from loadgen.core.speech import SpeechActivity
 from loadgen.core.stream_audio import StreamPlan, build_plan, build_talk_plan, silence
 from loadgen.data.corpus import Corpus, Utterance
 from loadgen.live.session import SessionSettings, StreamSession
-from loadgen.telemetry.metrics import LoadgenMetrics
+from loadgen.telemetry.metrics import LoadgenMetrics, StreamObservers
 
 PER_FILE, CONTINUOUS = "per-file", "continuous"
 IDLE_END = "idle_end"  # error_kind of an idle session stopped at the end of the run or pool
@@ -112,10 +112,12 @@ class SessionLauncher:
             plan = build_talk_plan([u.audio for u in utterances], audio.pauses_s)
         return await self._run(client, seq, plan, [u.name for u in utterances], _reference(utterances))
 
-    async def run_idle(self, client: int, mode: str) -> SessionResult:
-        """An idle client's one session: the handshake, then `mode` (silence or nothing) until cancelled;
-        not counted among the streams, never scored."""
-        return await self._run(client, 0, StreamPlan(()), [], None, idle=mode)
+    async def run_idle(self, client: int, mode: str, retry_s: float = 1.0) -> None:
+        """An idle client until cancelled: a session of the handshake, then `mode` (silence or nothing),
+        reopened `retry_s` after it fails; not counted among the streams, never scored."""
+        for seq in itertools.count():
+            await self._run(client, seq, StreamPlan(()), [], None, idle=mode)
+            await asyncio.sleep(retry_s)
 
     async def _run(
         self,
@@ -138,7 +140,8 @@ class SessionLauncher:
             idle=idle is not None,
         )
         on_ready = (lambda: None) if idle is not None else (lambda: self._ready(result))
-        session = StreamSession(self.settings, plan, result, reference, self.metrics, on_ready, idle=idle)
+        telemetry = self.metrics if idle is None else _Unwindowed(self.metrics)
+        session = StreamSession(self.settings, plan, result, reference, telemetry, on_ready, idle=idle)
         try:
             await session.run()
         except asyncio.CancelledError as exc:
@@ -215,6 +218,26 @@ class LoadRunner:
             if (deadline is None and seq >= n) or (deadline is not None and time.monotonic() >= deadline):
                 return
             await self.launcher.run(client, seq, session_audio(self.corpus, PER_FILE, client, seq, None, 0.0))
+
+
+class _Unwindowed:
+    """An idle session's telemetry: the metrics' own observers, never teed into a measurement window
+    (`loadgen.live.service.WindowedMetrics` overrides `stream_observers` to tee)."""
+
+    def __init__(self, metrics: LoadgenMetrics) -> None:
+        self.metrics = metrics
+
+    def stream_observers(self, replica: str) -> StreamObservers:
+        """The Prometheus observers alone."""
+        return LoadgenMetrics.stream_observers(self.metrics, replica)
+
+    def reconnect_attempt(self, ok: bool) -> None:
+        """Counted as any session's."""
+        self.metrics.reconnect_attempt(ok)
+
+    def reconnected(self, duration_s: float, audio_lost_s: float) -> None:
+        """Counted as any session's."""
+        self.metrics.reconnected(duration_s, audio_lost_s)
 
 
 def _reference(utterances: list[Utterance]) -> str | None:
