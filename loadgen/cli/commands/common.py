@@ -313,14 +313,8 @@ def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio
 
 def pool_shape(args: argparse.Namespace) -> PoolShape:
     """PoolShape from the load flags."""
-    return PoolShape(
-        args.mode,
-        args.connect_rate,
-        args.session_length,
-        args.gap,
-        speech=speech_activity(args),
-        idle=idle_clients(args),
-    )
+    speech, idle = speech_activity(args), idle_clients(args)
+    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap, speech=speech, idle=idle)
 
 
 def speech_activity(args: argparse.Namespace) -> SpeechActivity | None:

@@ -102,19 +102,12 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     """Stream, measure, write results and summary, print the KPI tables."""
     url = resolve_url(args)
     settings = session_settings(args, url)
+    speech, idle = speech_activity(args), idle_clients(args)  # their usage errors before anything loads
     corpus = load_audio(args, console)
     check_reachable(url)
     if args.workers > 1:
         return _run_in_workers(args, console, corpus, url)
-    shape = LoadShape(
-        args.num_clients,
-        args.duration,
-        args.mode,
-        args.connect_rate,
-        args.gap,
-        speech=speech_activity(args),
-        idle=idle_clients(args),
-    )
+    shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap, speech, idle)
     metrics = LoadgenMetrics()
     serve_metrics(metrics, args)
     run_dir = RunDir(args.run_dir).create() if args.run_dir else None
