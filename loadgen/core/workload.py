@@ -52,7 +52,8 @@ class Workload:
             rate=flag("rate"),
             max_concurrency=flag("max_concurrency"),
             mode=mode,
-            session_length=_length_spec(flag("session_length")) if continuous else None,
+            # `run` without --session-length: its continuous session lasts --duration
+            session_length=_length_spec(flag("session_length") or flag("duration")) if continuous else None,
             gap_s=flag("gap") if continuous and not speech else None,
             speech_ratio=flag("speech_ratio"),
             profiles=flag("profiles"),

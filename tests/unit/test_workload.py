@@ -54,6 +54,11 @@ def test_per_file_sessions_record_no_length_and_old_runs_no_workload():
     )
 
 
+def test_a_continuous_run_records_its_duration_as_the_session_length():
+    args = build_parser().parse_args(["run", "--audio-dir", "x", "--mode", "continuous", "--duration", "60"])
+    assert Workload.from_flags(args).session_length == "fixed:60"
+
+
 def test_differences_name_each_field_that_differs():
     a = Workload(mode="continuous", session_length="fixed:300", gap_s=1.0)
     b = Workload(
