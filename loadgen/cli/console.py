@@ -70,6 +70,10 @@ def outcome_table(summary: RunSummary, peak_streams: int) -> Table:
         f"{summary.audio_untranscribed_s:.1f} s  (in flight {u.in_flight_s:.1f}, gap {u.gap_s:.1f},"
         f" skipped {u.skipped_s:.1f})",
     )
+    if summary.speech_ratio is not None:
+        table.add_row("speech ratio (achieved)", _pct(summary.speech_ratio))
+    if summary.idle_sessions:
+        table.add_row("idle clients' sessions", f"{summary.idle_sessions} (not in the figures above)")
     return table
 
 

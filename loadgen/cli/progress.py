@@ -167,9 +167,11 @@ class LiveView:
         for step in state.steps[self._logged :]:
             window = step.window
             lag = _secs(None if window is None else _p95(window.transcript_lag))
+            speech = window.speech_ratio if window is not None else None
             self.console.print(
                 f"step {step.index} ({step.phase}) {step.clients} clients: p95 lag {lag} s, "
-                f"WER {_pct(None if window is None else window.wer)}: {verdict_text(step)}",
+                f"WER {_pct(None if window is None else window.wer)}"
+                f"{'' if speech is None else f', speech {_pct(speech)}'}: {verdict_text(step)}",
                 highlight=False,
                 soft_wrap=True,  # one line per step, whatever the width: the criteria stay on it
             )

@@ -106,6 +106,8 @@ _OPTIONAL_WINDOW_FIELDS = (
     "audio_untranscribed_s",
     "untranscribed",
     "histograms",
+    "speech_ratio",
+    "planned_audio_s",
 )
 
 
@@ -137,6 +139,10 @@ class WindowSnapshot:
     audio_untranscribed_s: float | None = None
     untranscribed: Untranscribed | None = None
     histograms: dict[str, str] | None = None  # latency -> encoded HdrHistogram; None: not written
+    # the speech share of the plans of the sessions that streamed in the window, over `planned_audio_s`
+    # seconds of planned audio (core/speech); None: not written
+    speech_ratio: float | None = None
+    planned_audio_s: float | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object, in the documented field order (the optional fields only when written)."""
@@ -180,6 +186,8 @@ class WindowSnapshot:
             histograms={str(k): str(v) for k, v in histograms.items() if isinstance(v, str)}
             if isinstance(histograms, Mapping)
             else None,
+            speech_ratio=_num(w.get("speech_ratio")),
+            planned_audio_s=_num(w.get("planned_audio_s")),
         )
 
 

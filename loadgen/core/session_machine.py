@@ -26,6 +26,11 @@ plan's chunks when each is due while messages feed the tracker, stream real-time
 transcript settles (WhisperLive 0.10.0 drops untranscribed audio at END_OF_AUDIO), then END_OF_AUDIO and
 close. With a `ReconnectPolicy`, a connection that drops mid-stream (closed, DISCONNECT, stalled) is
 reopened with backoff; the stream resumes where the session's original live clock is now, the gap is lost.
+The stall watchdog counts only the seconds the plan's speech flows: a pause is never a stall.
+
+An idle session (`idle`: `IDLE_SILENCE` or `IDLE_NOTHING`, `--idle-clients`) has an empty plan: after
+SERVER_READY it streams real-time silence, or waits with nothing to send, until it is cancelled or the
+server ends it; it never settles, never sends END_OF_AUDIO and never stalls.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ from loadgen.core.protocol import (
 )
 from loadgen.core.reconnect import ReconnectPolicy, resume_chunks
 from loadgen.core.session_result import DROPPED, ERROR, OK, RECOVERED, REFUSED, SessionResult
-from loadgen.core.stream_audio import Chunk, StreamPlan, chunks, silence
+from loadgen.core.stream_audio import Chunk, StreamPlan, chunks, silence, speech_between, speech_reached
 from loadgen.core.tracker import TranscriptTracker
 from loadgen.core.untranscribed import Drop, Untranscribed, untranscribed
 
@@ -160,6 +165,8 @@ class ReconnectAfter:
 
 
 CONNECT, WAIT, CLOSE, FINISH = Step.CONNECT, Step.WAIT, Step.CLOSE, Step.FINISH
+IDLE_SILENCE, IDLE_NOTHING = "silence", "nothing"  # what an idle session sends after SERVER_READY
+IDLE_MODES = (IDLE_SILENCE, IDLE_NOTHING)
 SEND_END = Send(END_OF_AUDIO)
 Action = Step | Send | Chunk | ArmTimer | ReconnectAfter
 
@@ -192,8 +199,10 @@ class SessionMachine:
         telemetry: SessionTelemetry,
         on_ready: Callable[[], None] = lambda: None,
         unknown_replica: str = "",
+        idle: str | None = None,
     ) -> None:
         self.rules = rules
+        self.idle = idle  # IDLE_SILENCE or IDLE_NOTHING: after the plan, silence or nothing until stopped
         self.plan = plan
         self.result = result
         self.reference = reference
@@ -205,6 +214,7 @@ class SessionMachine:
         self._decoder = StreamDecoder(result.uid)
         self._rng = random.Random(result.uid)
         self._feed: Iterator[Chunk] = chunks(plan, rules.chunk_samples)
+        self._spans = plan.speech_spans()  # the stall watchdog counts the time speech flows
         self._state = _BEGIN
         # The session: its clock and tracker exist from the first SERVER_READY on.
         self._clock: LiveClock | None = None
@@ -290,15 +300,19 @@ class SessionMachine:
         if not self._live:
             return False
         stall_s = self.rules.stall_timeout_s
-        if self._progress_at + stall_s > at:
-            self.timer_at = self._progress_at + stall_s  # a transcript arrived since the timer was set
-        elif self._in_tail:  # trailing silence: the sender ends the stream itself
+        if self._in_tail:  # trailing silence (or an idle stream): the sender ends the stream itself
             self._progress_at = at
             self.timer_at = at + stall_s
-        else:
-            detail = f"no transcript for {stall_s:g} s while audio flowed"
-            return self._fail(Failure(ERROR, "stalled", detail, True))
-        return False
+            return False
+        assert self._clock is not None
+        t0 = self._clock.t0
+        since = self._progress_at - t0  # the stream position of the last progress
+        if speech_between(self._spans, since, at - t0) < stall_s - 1e-9:  # pauses do not count
+            stalls_at = speech_reached(self._spans, since, stall_s)
+            self.timer_at = None if stalls_at is None else t0 + stalls_at
+            return False
+        detail = f"no transcript for {stall_s:g} s while speech flowed"
+        return self._fail(Failure(ERROR, "stalled", detail, True))
 
     def closed(self, detail: str, too_big: bool) -> bool:
         """The connection ended: before SERVER_READY a failed handshake, after it maybe a drop."""
@@ -475,7 +489,8 @@ class SessionMachine:
         return chunk
 
     def _tail(self, now: float) -> Action:
-        """Real-time silence until no transcript change for `settle_s` (at most `max_tail_s`)."""
+        """Real-time silence until no transcript change for `settle_s` (at most `max_tail_s`); an idle
+        session: silence (or nothing) until it is stopped."""
         speech_end = self.plan.duration_s
         if self._sending:  # the driver sent the chunk ending at `_tail_next_s`
             assert self._tail_next_s is not None
@@ -490,10 +505,13 @@ class SessionMachine:
         position = self._tail_next_s
         if position is None:
             rules = self.rules
-            if self._tail_position_s - speech_end >= rules.max_tail_s:
+            if self.idle == IDLE_NOTHING:  # nothing to send until the session is stopped
+                self.wake_at = None
+                return WAIT
+            if self.idle is None and self._tail_position_s - speech_end >= rules.max_tail_s:
                 return self._end_stream()
             last_activity = max(tracker.last_change_at or 0.0, clock.due(speech_end))
-            if now - last_activity >= rules.settle_s:
+            if self.idle is None and now - last_activity >= rules.settle_s:
                 return self._end_stream()
             position = self._tail_next_s = self._tail_position_s + rules.chunk_s
             due = clock.due(position)

@@ -54,6 +54,10 @@ class SessionResult:
     # session that never streamed, or a file written before these fields)
     audio_untranscribed_s: float | None = None
     untranscribed: Untranscribed | None = None
+    # the plan's speech and its share of the audio (core/speech); None: a file written before them
+    speech_s: float | None = None
+    speech_ratio: float | None = None
+    idle: bool = False  # an idle client (--idle-clients): handshake, then silence or nothing; never measured
 
     def fail(self, outcome: str, kind: str, detail: str) -> None:
         """Mark the session failed; the first failure wins."""
@@ -65,6 +69,10 @@ class SessionResult:
         out = asdict(self)
         if self.untranscribed is None:
             del out["audio_untranscribed_s"], out["untranscribed"]
+        if not self.idle:
+            del out["idle"]
+        if self.speech_s is None:
+            del out["speech_s"], out["speech_ratio"]
         for key in ("transcript_lags_s", "finalization_lags_s", "send_slips_s"):
             out[key] = [round(v, 4) for v in out[key]]
         return out

@@ -151,7 +151,18 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         audio_untranscribed_s=None if untranscribed is None else round(untranscribed.total_s, 3),
         untranscribed=untranscribed,
         histograms={k: merged(h[k] for h in encoded if k in h) for k in LATENCIES if blocks[k]} or None,
+        **_speech(windows),
     )
+
+
+def _speech(windows: Sequence[WindowSnapshot]) -> dict[str, float | None]:
+    """speech_ratio and planned_audio_s of the merged window: the ratios weighted by planned audio."""
+    weighted = [(w.speech_ratio, w.planned_audio_s) for w in windows if w.speech_ratio and w.planned_audio_s]
+    audio = sum(a for _, a in weighted)
+    if not audio:
+        return {"speech_ratio": None, "planned_audio_s": None}
+    ratio = sum(r * a for r, a in weighted) / audio
+    return {"speech_ratio": round(ratio, 4), "planned_audio_s": round(audio, 3)}
 
 
 def _spread(values: Sequence[float | None]) -> tuple[float | None, float | None]:

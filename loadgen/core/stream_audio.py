@@ -41,6 +41,16 @@ class StreamPlan:
         """Seconds of audio streamed before the end-of-stream tail."""
         return self.n_samples / SAMPLE_RATE
 
+    @property
+    def speech_s(self) -> float:
+        """Seconds of speech (the pieces that are not silence)."""
+        return sum(len(p) for i, p in enumerate(self.pieces) if i not in self.silent) / SAMPLE_RATE
+
+    @property
+    def speech_ratio(self) -> float | None:
+        """Speech seconds / audio seconds (None: an empty plan)."""
+        return self.speech_s / self.duration_s if self.n_samples else None
+
     def speech_spans(self) -> list[tuple[float, float]]:
         """Where the utterances are in the stream: (start, end) seconds of each speech piece."""
         spans, position = [], 0
@@ -49,6 +59,24 @@ class StreamPlan:
                 spans.append((position / SAMPLE_RATE, (position + len(piece)) / SAMPLE_RATE))
             position += len(piece)
         return spans
+
+
+def speech_between(spans: Sequence[tuple[float, float]], start_s: float, end_s: float) -> float:
+    """Seconds of speech (`spans`, sorted) between stream positions `start_s` and `end_s`."""
+    return sum(max(0.0, min(end, end_s) - max(begin, start_s)) for begin, end in spans)
+
+
+def speech_reached(spans: Sequence[tuple[float, float]], start_s: float, amount_s: float) -> float | None:
+    """The stream position where `amount_s` seconds of speech have been streamed since `start_s`
+    (None: the plan holds less speech than that after `start_s`)."""
+    left = amount_s
+    for begin, end in spans:
+        begin = max(begin, start_s)
+        if end > begin:
+            if end - begin >= left:
+                return begin + left
+            left -= end - begin
+    return None
 
 
 def silence(seconds: float) -> np.ndarray:
@@ -72,6 +100,26 @@ def build_plan(utterances: Sequence[np.ndarray], gap: np.ndarray | None = None) 
         if i and gap is not None and len(gap):
             silent.add(len(pieces))
             pieces.append(gap)
+        pieces.append(audio)
+    return StreamPlan(tuple(pieces), frozenset(silent))
+
+
+PAUSE_PIECE_S = 30.0  # a pause is cut into views of one shared buffer of this length
+
+
+def build_talk_plan(utterances: Sequence[np.ndarray], pauses_s: Sequence[float]) -> StreamPlan:
+    """Each utterance after its pause (`pauses_s[i]` seconds of silence, 0: none): talk spurts and
+    pauses (loadgen.core.speech). A pause is one or more read-only views of one shared zero buffer, so
+    pauses of any length cost no memory."""
+    shared = silence(PAUSE_PIECE_S)
+    step = len(shared)
+    pieces: list[np.ndarray] = []
+    silent: set[int] = set()
+    for audio, pause_s in zip(utterances, pauses_s, strict=True):
+        samples = round(pause_s * SAMPLE_RATE)
+        for begin in range(0, samples, step):
+            silent.add(len(pieces))
+            pieces.append(shared[: min(step, samples - begin)])
         pieces.append(audio)
     return StreamPlan(tuple(pieces), frozenset(silent))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -50,14 +50,34 @@ class RunSummary:
     # speech no segment covered, every session that streamed (core/untranscribed), and by cause
     audio_untranscribed_s: float = 0.0
     untranscribed: Untranscribed = NONE
+    # the share of the planned audio that was speech (core/speech; None: no plan recorded), and the idle
+    # clients' sessions, which count nowhere else
+    speech_ratio: float | None = None
+    idle_sessions: int = 0
 
     def to_json_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (the speech ratio and idle sessions only when there are)."""
+        out = asdict(self)
+        if self.speech_ratio is None:
+            del out["speech_ratio"]
+        if not self.idle_sessions:
+            del out["idle_sessions"]
+        return out
 
 
-def summarize(results: Sequence[SessionResult]) -> RunSummary:
-    """Pool all sessions of a run."""
+def achieved_speech_ratio(results: Iterable[SessionResult]) -> float | None:
+    """Speech seconds / audio seconds of the sessions' plans (None: no session with a plan)."""
+    speech = audio = 0.0
+    for r in results:
+        if r.speech_s is not None and r.speech_ratio:
+            speech += r.speech_s
+            audio += r.speech_s / r.speech_ratio
+    return round(speech / audio, 4) if audio > 0 else None
+
+
+def summarize(all_results: Sequence[SessionResult]) -> RunSummary:
+    """Pool all sessions of a run (an idle client's are counted, nothing else)."""
+    results = [r for r in all_results if not r.idle]
     outcomes = Counter({o: 0 for o in OUTCOMES})
     outcomes.update(r.outcome for r in results)
     scored = total_word_errors(
@@ -91,6 +111,8 @@ def summarize(results: Sequence[SessionResult]) -> RunSummary:
         insertions=scored.insertions,
         audio_untranscribed_s=round(untranscribed.total_s, 3),
         untranscribed=untranscribed,
+        speech_ratio=achieved_speech_ratio(results),
+        idle_sessions=len(all_results) - len(results),
     )
 
 

@@ -49,6 +49,9 @@ class Window:
     histograms: dict[str, LatencyHistogram] = field(
         default_factory=lambda: {k: LatencyHistogram() for k in LATENCIES}
     )
+    planned_speech_s: float = 0.0  # of the plans of the sessions that streamed in the window
+    planned_audio_s: float = 0.0
+    _planned: set[str] = field(default_factory=set)  # their uids
     _active_min: int = -1
     _active_max: int = 0
     _active_area: float = 0.0  # integral of active streams over time since the start
@@ -84,6 +87,14 @@ class Window:
         """A session ended without reaching SERVER_READY (refused, rejected, timed out)."""
         if at >= (self.connects_from or 0.0):
             self.connects_failed += 1
+
+    def streamed(self, result: SessionResult) -> None:
+        """`result`'s session streams in the window (counted once): its plan's speech counts."""
+        if result.uid in self._planned or result.speech_s is None or not result.speech_ratio:
+            return
+        self._planned.add(result.uid)
+        self.planned_speech_s += result.speech_s
+        self.planned_audio_s += result.speech_s / result.speech_ratio
 
     def session_ended(self, at: float, result: SessionResult) -> None:
         """A session ended (any outcome)."""
@@ -144,4 +155,6 @@ class Window:
             audio_untranscribed_s=round(untranscribed.total_s, 3),
             untranscribed=untranscribed,
             histograms={kind: self.histograms[kind].encode() for kind in LATENCIES if self.samples[kind]},
+            speech_ratio=round(self.planned_speech_s / audio, 4) if (audio := self.planned_audio_s) else None,
+            planned_audio_s=round(audio, 3) if audio else None,
         )

@@ -10,6 +10,7 @@ from importlib import metadata
 from typing import Any
 
 from loadgen.core.session_result import RunRecord
+from loadgen.core.workload import Workload
 from loadgen.data.corpus import Corpus
 
 SECRET_FLAGS = ("--api-key",)  # their values never reach a file: replaced by REDACTED
@@ -79,6 +80,7 @@ def run_dir_manifest(args: argparse.Namespace, corpus: Corpus, url: str, status:
         "replicas": None,
         "shard": {"index": 0, "count": 1},
         "loadgen_version": _version("whisperlive-capacity"),
+        "workload": Workload.from_flags(args).to_json_dict(),
     }
 
 
@@ -94,6 +96,7 @@ def run_manifest(
         "ended_at": record.ended_at,
         "interrupted": interrupted,
         "peak_streams": record.peak_streams,
+        "workload": Workload.from_flags(args).to_json_dict(),
         "corpus": {
             "root": str(corpus.root),
             "layout": corpus.layout,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loadgen.core.session_result import SUCCESSES
+from loadgen.core.speech import SpeechActivity
 from loadgen.data.corpus import Corpus
-from loadgen.live.runner import PER_FILE, SessionLauncher, session_utterances
+from loadgen.live.runner import IDLE_END, PER_FILE, IdleClients, SessionLauncher, session_audio
 
 RETIRED, STOPPED_KIND = "retired", "stopped"  # error_kind of sessions the pool ended
 
@@ -28,6 +29,8 @@ class PoolShape:
     session_s: float = 60.0  # continuous mode: audio per session before the client reconnects
     gap_s: float = 1.0  # continuous mode: silence between files
     retry_s: float = 1.0  # pause after a failed session before the client tries again
+    speech: SpeechActivity | None = None  # continuous mode: talk spurts and pauses instead of the gap
+    idle: IdleClients = field(default_factory=lambda: IdleClients())
 
 
 class ClientPool:
@@ -40,6 +43,7 @@ class ClientPool:
         self.target = 0
         self._clients: dict[int, asyncio.Task[None]] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # cancelled, their session not yet recorded
+        self._idle: list[asyncio.Task[None]] = []  # the idle clients, from `run` until `close`
         self._wake = asyncio.Event()
         self._failure: BaseException | None = None
 
@@ -66,7 +70,14 @@ class ClientPool:
         self._wake.set()
 
     async def run(self) -> None:
-        """Start clients while below target, one per 1/connect_rate seconds; raises a client's crash."""
+        """Start clients while below target, one per 1/connect_rate seconds (the idle clients first, at once);
+        raises a client's crash."""
+        idle = self.shape.idle
+        for client in range(idle.count):
+            idle_run = self.launcher.run_idle(client, idle.mode, self.shape.retry_s)
+            task = asyncio.create_task(idle_run, name=f"idle-{client}")
+            task.add_done_callback(self._done)
+            self._idle.append(task)
         while True:
             if self._failure is not None:
                 raise self._failure
@@ -84,7 +95,10 @@ class ClientPool:
         self._clients.clear()
         for task in tasks:
             task.cancel(STOPPED_KIND)
-        await asyncio.gather(*tasks, *self._retiring, return_exceptions=True)
+        for task in self._idle:
+            task.cancel(IDLE_END)
+        await asyncio.gather(*tasks, *self._retiring, *self._idle, return_exceptions=True)
+        self._idle.clear()
 
     def _start(self, client: int) -> None:
         task = asyncio.create_task(self._client(client), name=f"client-{client}")
@@ -98,9 +112,11 @@ class ClientPool:
             self._wake.set()
 
     async def _client(self, client: int) -> None:
-        mode, length, gap = self.shape.mode, self.shape.session_s, self.shape.gap_s
+        shape = self.shape
         for seq in itertools.count():
-            utterances = session_utterances(self.corpus, mode, client, seq, length, gap)
-            result = await self.launcher.run(client, seq, utterances)
+            audio = session_audio(
+                self.corpus, shape.mode, client, seq, shape.session_s, shape.gap_s, shape.speech
+            )
+            result = await self.launcher.run(client, seq, audio)
             if result.outcome not in SUCCESSES:
                 await asyncio.sleep(self.shape.retry_s)

@@ -12,16 +12,19 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loadgen.core.schedule import continuous_selection, start_offset
+from loadgen.core.session_machine import IDLE_SILENCE
 from loadgen.core.session_result import STOPPED, RunRecord, SessionResult
-from loadgen.core.stream_audio import build_plan, silence
+from loadgen.core.speech import SpeechActivity
+from loadgen.core.stream_audio import StreamPlan, build_plan, build_talk_plan, silence
 from loadgen.data.corpus import Corpus, Utterance
 from loadgen.live.session import SessionSettings, StreamSession
-from loadgen.telemetry.metrics import LoadgenMetrics
+from loadgen.telemetry.metrics import LoadgenMetrics, StreamObservers
 
 PER_FILE, CONTINUOUS = "per-file", "continuous"
+IDLE_END = "idle_end"  # error_kind of an idle session stopped at the end of the run or pool
 INTERRUPTED_KIND = "interrupted"  # error_kind of a session the generator cancelled (task.cancel(msg) sets it)
 ResultSink = Callable[[SessionResult], None]
 
@@ -35,18 +38,50 @@ class LoadShape:
     mode: str = PER_FILE
     connect_rate: float = 5.0  # clients started per second
     gap_s: float = 1.0  # silence between files in continuous mode
+    speech: SpeechActivity | None = None  # continuous mode: talk spurts and pauses instead of the gap
+    idle: IdleClients = field(default_factory=lambda: IdleClients())
 
 
-def session_utterances(
-    corpus: Corpus, mode: str, client: int, seq: int, length_s: float | None, gap_s: float
-) -> list[Utterance]:
-    """What session `seq` of `client` streams: one file, or (continuous) files filling `length_s`."""
+@dataclass(frozen=True)
+class IdleClients:
+    """`count` extra connections that complete the handshake, then send silence or nothing until the run
+    (or the pool) ends; recorded with `idle: true`, never measured."""
+
+    count: int = 0
+    mode: str = IDLE_SILENCE
+
+
+@dataclass(frozen=True)
+class SessionAudio:
+    """What one session streams: utterances, with `pauses_s[i]` of silence before utterance i, or (None)
+    the launcher's gap between consecutive ones."""
+
+    utterances: list[Utterance]
+    pauses_s: tuple[float, ...] | None = None
+
+
+def session_audio(
+    corpus: Corpus,
+    mode: str,
+    client: int,
+    seq: int,
+    length_s: float | None,
+    gap_s: float,
+    speech: SpeechActivity | None = None,
+) -> SessionAudio:
+    """What session `seq` of `client` streams: one file, or (continuous) files filling `length_s`, with
+    `speech`'s pauses between them when given."""
     n = len(corpus.utterances)
     if mode == CONTINUOUS:
         durations = [u.duration_s for u in corpus.utterances]
+        if speech is not None:
+            layout = speech.layout(
+                client, seq, durations, corpus.duration_s if length_s is None else length_s
+            )
+            return SessionAudio([corpus.utterances[i] for i in layout.utterances], layout.pauses_s)
         indexes = continuous_selection(client + seq, durations, length_s, gap_s)
-        return [corpus.utterances[i] for i in indexes]
-    return [corpus.utterances[(client + seq) % n]]
+        return SessionAudio([corpus.utterances[i] for i in indexes])
+    return SessionAudio([corpus.utterances[(client + seq) % n]])
 
 
 class SessionLauncher:
@@ -68,19 +103,45 @@ class SessionLauncher:
         self.streams = 0
         self.peak_streams = 0
 
-    async def run(self, client: int, seq: int, utterances: list[Utterance]) -> SessionResult:
-        """Stream `utterances` as one session; a cancelled session is recorded as stopped, then re-raised."""
+    async def run(self, client: int, seq: int, audio: SessionAudio) -> SessionResult:
+        """Stream `audio` as one session; a cancelled session is recorded as stopped, then re-raised."""
+        utterances = audio.utterances
+        if audio.pauses_s is None:
+            plan = build_plan([u.audio for u in utterances], self._gap)
+        else:
+            plan = build_talk_plan([u.audio for u in utterances], audio.pauses_s)
+        return await self._run(client, seq, plan, [u.name for u in utterances], _reference(utterances))
+
+    async def run_idle(self, client: int, mode: str, retry_s: float = 1.0) -> None:
+        """An idle client until cancelled: a session of the handshake, then `mode` (silence or nothing),
+        reopened `retry_s` after it fails; not counted among the streams, never scored."""
+        for seq in itertools.count():
+            await self._run(client, seq, StreamPlan(()), [], None, idle=mode)
+            await asyncio.sleep(retry_s)
+
+    async def _run(
+        self,
+        client: int,
+        seq: int,
+        plan: StreamPlan,
+        names: list[str],
+        reference: str | None,
+        idle: str | None = None,
+    ) -> SessionResult:
+        ratio = plan.speech_ratio
         result = SessionResult(
             client=client,
             seq=seq,
             uid=str(uuid.uuid4()),
-            utterances=[u.name for u in utterances],
+            utterances=names,
             started_at=time.time(),
+            speech_s=round(plan.speech_s, 3),
+            speech_ratio=None if ratio is None else round(ratio, 4),
+            idle=idle is not None,
         )
-        plan = build_plan([u.audio for u in utterances], self._gap)
-        session = StreamSession(
-            self.settings, plan, result, _reference(utterances), self.metrics, lambda: self._ready(result)
-        )
+        on_ready = (lambda: None) if idle is not None else (lambda: self._ready(result))
+        telemetry = self.metrics if idle is None else _Unwindowed(self.metrics)
+        session = StreamSession(self.settings, plan, result, reference, telemetry, on_ready, idle=idle)
         try:
             await session.run()
         except asyncio.CancelledError as exc:
@@ -88,7 +149,7 @@ class SessionLauncher:
             result.fail(STOPPED, kind, "the load generator ended the session")
             raise
         finally:
-            if result.server_ready_s is not None:
+            if result.server_ready_s is not None and idle is None:
                 self._count(-1)
             self.metrics.session_finished(result)
             for sink in self.sinks:
@@ -128,9 +189,16 @@ class LoadRunner:
         start = time.monotonic()
         deadline = start + self.shape.duration_s if self.shape.duration_s is not None else None
         clients = [self._client(i, start, deadline) for i in range(self.shape.num_clients)]
+        idle = [
+            asyncio.create_task(self.launcher.run_idle(i, self.shape.idle.mode), name=f"idle-{i}")
+            for i in range(self.shape.idle.count)
+        ]
         try:
             await asyncio.gather(*clients)
         finally:
+            for task in idle:
+                task.cancel(IDLE_END)
+            await asyncio.gather(*idle, return_exceptions=True)
             self.record.ended_at = time.time()
             self.record.peak_streams = self.launcher.peak_streams
         return self.record
@@ -141,14 +209,35 @@ class LoadRunner:
         )
         shape, n = self.shape, len(self.corpus.utterances)
         if shape.mode == CONTINUOUS:
-            utterances = session_utterances(self.corpus, CONTINUOUS, client, 0, shape.duration_s, shape.gap_s)
-            await self.launcher.run(client, 0, utterances)
+            audio = session_audio(
+                self.corpus, CONTINUOUS, client, 0, shape.duration_s, shape.gap_s, shape.speech
+            )
+            await self.launcher.run(client, 0, audio)
             return
         for seq in itertools.count():
             if (deadline is None and seq >= n) or (deadline is not None and time.monotonic() >= deadline):
                 return
-            utterances = session_utterances(self.corpus, PER_FILE, client, seq, None, 0.0)
-            await self.launcher.run(client, seq, utterances)
+            await self.launcher.run(client, seq, session_audio(self.corpus, PER_FILE, client, seq, None, 0.0))
+
+
+class _Unwindowed:
+    """An idle session's telemetry: the metrics' own observers, never teed into a measurement window
+    (`loadgen.live.service.WindowedMetrics` overrides `stream_observers` to tee)."""
+
+    def __init__(self, metrics: LoadgenMetrics) -> None:
+        self.metrics = metrics
+
+    def stream_observers(self, replica: str) -> StreamObservers:
+        """The Prometheus observers alone."""
+        return LoadgenMetrics.stream_observers(self.metrics, replica)
+
+    def reconnect_attempt(self, ok: bool) -> None:
+        """Counted as any session's."""
+        self.metrics.reconnect_attempt(ok)
+
+    def reconnected(self, duration_s: float, audio_lost_s: float) -> None:
+        """Counted as any session's."""
+        self.metrics.reconnected(duration_s, audio_lost_s)
 
 
 def _reference(utterances: list[Utterance]) -> str | None:

@@ -99,6 +99,7 @@ class LoadService:
         self.sessions_ended = 0
         self._connects_from: float | None = None  # when the target changed, until a window starts
         self._connects: list[tuple[float, str | None]] = []  # (when, replica; None: failed) since then
+        self._streaming: dict[str, SessionResult] = {}  # measured sessions past SERVER_READY, by uid
         self._recorder: JsonlWriter | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -115,19 +116,26 @@ class LoadService:
             if isinstance(crash, Exception):
                 raise crash  # a client crashed: a bug, not a measurement
 
-    def _ready(self, result: SessionResult) -> None:
+    def _ready(self, result: SessionResult) -> None:  # measured sessions only (the launcher's on_ready)
         now = time.time()
         replica = result.replica or UNKNOWN_REPLICA
         self._note_connect(now, replica)
         self.metrics.window.connected(now, replica)
         self.metrics.window.streams(now, self.launcher.streams)
+        self.metrics.window.streamed(result)
+        self._streaming[result.uid] = result
 
     def _note_connect(self, at: float, replica: str | None) -> None:
         if self._connects_from is not None:  # kept only between a target change and its first window
             self._connects.append((at, replica))
 
     def _ended(self, result: SessionResult) -> None:
+        if result.idle:  # recorded, never judged
+            if self._recorder is not None:
+                self._recorder.write(result)
+            return
         now = time.time()
+        self._streaming.pop(result.uid, None)
         window = self.metrics.window
         window.streams(now, self.launcher.streams)
         window.session_ended(now, result)
@@ -178,6 +186,8 @@ class LoadService:
             else:
                 window.connected(at, replica)
         self._connects_from, self._connects = None, []
+        for result in self._streaming.values():
+            window.streamed(result)
         self.metrics.window = window
         self.metrics.step_wer.set(math.nan)
         return now

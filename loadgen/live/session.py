@@ -33,6 +33,7 @@ from loadgen.core.session_machine import (
     Send,
     SessionMachine,
     SessionRules,
+    SessionTelemetry,
 )
 from loadgen.core.session_result import SessionResult
 from loadgen.core.stream_audio import Chunk, StreamPlan
@@ -46,7 +47,6 @@ from loadgen.live.ws_client import (
     UpgradeRejected,
     connect,
 )
-from loadgen.telemetry.metrics import LoadgenMetrics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,15 +118,16 @@ class StreamSession:
         plan: StreamPlan,
         result: SessionResult,
         reference: str | None,
-        metrics: LoadgenMetrics,
+        metrics: SessionTelemetry,
         on_ready: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        idle: str | None = None,
     ) -> None:
         self.settings = settings
         self.result = result
         self.clock = clock
         self.machine = SessionMachine(
-            settings, plan, result, reference, metrics, on_ready, UNKNOWN_REPLICA
+            settings, plan, result, reference, metrics, on_ready, UNKNOWN_REPLICA, idle
         )
         self._link: _Link | None = None
         self._waiter: asyncio.Future[None] | None = None

@@ -4,9 +4,13 @@ must classify and survive).
 
 The simulator replays the reference transcript of each utterance it recognizes in the stream: the words
 are spread evenly over the utterance's audio, and a transcript covering stream position e is sent
-`lag(active streams)` seconds after the audio up to e arrived. With `skip_overload` it keeps its lag
-beyond its capacity and skips audio instead, as WhisperLive does when it falls behind: no segment ever
-covers the skipped audio, and its words are missing from the transcript.
+`lag(load)` seconds after the audio up to e arrived. With `skip_overload` it keeps its lag beyond its
+capacity and skips audio instead, as WhisperLive does when it falls behind: no segment ever covers the
+skipped audio, and its words are missing from the transcript.
+
+The load is VAD-aware: a stream that asked for VAD (`use_vad`, upstream's default) and whose last chunk
+is silence (RMS below `SILENCE_RMS`) costs `silence_cost` of a speaking stream, as WhisperLive's VAD
+skips the model on silence; so the knee moves with the share of speech in the streams.
 """
 
 from __future__ import annotations
@@ -15,39 +19,55 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from loadgen.core.protocol import Segment
 
+SILENCE_RMS = 1e-3  # a chunk quieter than this (-60 dBFS) is silence to the simulated VAD
 SKIP_CYCLE_S = 2.0  # skipping drops the first share of every cycle of this much stream audio
 Span = tuple[float, float]  # (start, end) in stream seconds
 
 
 @dataclass(frozen=True)
 class LagModel:
-    """Deterministic lag: `base_s` up to `capacity` active streams, `per_stream_s` more per stream beyond;
-    or, with `skip_overload`, `base_s` always and a share 1 - capacity/active of every stream's audio
-    skipped beyond capacity (the share it has no time for)."""
+    """Deterministic lag: `base_s` up to a load of `capacity` streams, `per_stream_s` more per stream
+    beyond; or, with `skip_overload`, `base_s` always and a share 1 - capacity/load of every stream's
+    audio skipped beyond capacity (the share it has no time for). The load counts a speaking stream 1 and
+    a silent one with VAD `silence_cost` (`load`)."""
 
     base_s: float = 0.3
     capacity: int = 4
     per_stream_s: float = 0.5
     skip_overload: bool = False
+    silence_cost: float = 1.0  # 1: silence costs as much as speech (no VAD saving)
 
-    def lag(self, active_streams: int) -> float:
+    def load(self, active_streams: int, silent_streams: int) -> float:
+        """The load of `active_streams`, `silent_streams` of them silent with VAD on."""
+        return active_streams - silent_streams * (1.0 - self.silence_cost)
+
+    def lag(self, load: float) -> float:
         """Seconds between audio arriving and the transcript that covers it being sent."""
         if self.skip_overload:
             return self.base_s
-        return self.base_s + self.per_stream_s * max(0, active_streams - self.capacity)
+        return self.base_s + self.per_stream_s * max(0.0, load - self.capacity)
 
-    def skipped_share(self, active_streams: int) -> float:
-        """The share of each stream's audio skipped with this many streams active."""
-        if not self.skip_overload or active_streams <= self.capacity:
+    def skipped_share(self, load: float) -> float:
+        """The share of each stream's audio skipped at this load."""
+        if not self.skip_overload or load <= self.capacity:
             return 0.0
-        return 1.0 - self.capacity / active_streams
+        return 1.0 - self.capacity / load
 
-    def keeps(self, position_s: float, active_streams: int) -> bool:
+    def keeps(self, position_s: float, load: float) -> bool:
         """Whether audio starting at stream position `position_s` is transcribed (else skipped): the
         first `skipped_share` of every SKIP_CYCLE_S of audio is skipped."""
-        return position_s % SKIP_CYCLE_S >= self.skipped_share(active_streams) * SKIP_CYCLE_S
+        return position_s % SKIP_CYCLE_S >= self.skipped_share(load) * SKIP_CYCLE_S
+
+
+def is_silence(samples: np.ndarray) -> bool:
+    """Whether a chunk is silence to the simulated VAD (RMS below `SILENCE_RMS`; empty: silence)."""
+    if not len(samples):
+        return True
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) < SILENCE_RMS
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from loadgen.sim.model import (
     SpokenUtterance,
     encode_segments,
     fault_message,
+    is_silence,
     transcript,
 )
 
@@ -63,6 +64,7 @@ class SimulatedStream:
     samples: int = 0
     utterances: list[SpokenUtterance] = field(default_factory=list)
     skipped: list[Span] = field(default_factory=list)  # audio passed over (`LagModel.skip_overload`)
+    silent: bool = False  # the last chunk was silence
 
     @property
     def position_s(self) -> float:
@@ -70,8 +72,10 @@ class SimulatedStream:
         return self.samples / SAMPLE_RATE
 
     def add(self, frame: bytes, index: dict[Fingerprint, tuple[float, tuple[str, ...]]]) -> None:
-        """Take one audio frame, noting an utterance that starts with it."""
-        key = fingerprint(np.frombuffer(frame, dtype=np.float32, count=len(frame) // _BYTES_PER_SAMPLE))
+        """Take one audio frame, noting an utterance that starts with it and whether it is silence."""
+        samples = np.frombuffer(frame, dtype=np.float32, count=len(frame) // _BYTES_PER_SAMPLE)
+        self.silent = is_silence(samples)
+        key = fingerprint(samples)
         known = index.get(key) if key is not None else None
         if known is not None:
             duration, words = known
@@ -103,6 +107,7 @@ class Simulator:
         self.last_n = last_n
         self.fault = fault or Fault()
         self.active = 0
+        self.silent = 0  # active streams with VAD on whose last chunk was silence
         self._seen_uids: set[str] = set()
 
     async def handle(self, ws: ServerConnection) -> None:
@@ -118,11 +123,20 @@ class Simulator:
         if not await self._handshake_faults(ws, uid):
             return
         self.active += 1
+        stream = SimulatedStream()
+        vad = bool(options.get("use_vad", True))  # upstream's default
         try:
             await ws.send(json.dumps({"uid": uid, "message": "SERVER_READY", "backend": "simulator"}))
-            await self._stream(ws, uid, self._drop_after(uid))
+            await self._stream(ws, uid, stream, self._drop_after(uid), vad)
         finally:
             self.active -= 1
+            if vad and stream.silent:
+                self.silent -= 1
+
+    @property
+    def load(self) -> float:
+        """The load that sets the lag: silent streams with VAD cost `silence_cost` each."""
+        return self.lag_model.load(self.active, self.silent)
 
     async def _handshake_faults(self, ws: ServerConnection, uid: str) -> bool:
         """Misbehave before SERVER_READY as the fault says; False: no SERVER_READY follows."""
@@ -142,16 +156,19 @@ class Simulator:
         self._seen_uids.add(uid)
         return self.fault.drop_first_after_s if first else None
 
-    async def _stream(self, ws: ServerConnection, uid: str, drop_after_s: float | None) -> None:
-        stream = SimulatedStream()
+    async def _stream(
+        self, ws: ServerConnection, uid: str, stream: SimulatedStream, drop_after_s: float | None, vad: bool
+    ) -> None:
         pending: set[asyncio.Task[None]] = set()
         mid_stream = list(self.fault.mid_stream)
         try:
             async for frame in ws:
                 if frame == END_OF_AUDIO or not isinstance(frame, bytes):
                     break
-                start_s = stream.position_s
+                start_s, was_silent = stream.position_s, stream.silent
                 stream.add(frame, self.index)
+                if vad and stream.silent != was_silent:
+                    self.silent += 1 if stream.silent else -1
                 if drop_after_s is not None and stream.position_s >= drop_after_s:
                     await ws.close()
                     break
@@ -160,10 +177,10 @@ class Simulator:
                 for kind in mid_stream:
                     await ws.send(fault_message(kind, uid))
                 mid_stream.clear()
-                if not self.lag_model.keeps(start_s, self.active):
+                if not self.lag_model.keeps(start_s, self.load):
                     stream.skip(start_s)
                     continue
-                delay = self.lag_model.lag(self.active)
+                delay = self.lag_model.lag(self.load)
                 task = asyncio.create_task(self._send_later(ws, uid, stream, stream.position_s, delay))
                 pending.add(task)
                 task.add_done_callback(pending.discard)

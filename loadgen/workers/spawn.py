@@ -100,8 +100,10 @@ def start_workers(
     context = multiprocessing.get_context("spawn")
     logs.mkdir(parents=True, exist_ok=True)
     workers = []
-    for index, (metrics_port, own) in enumerate(zip(free_ports(args.workers), fields, strict=True)):
-        copy = worker_args(args, args.workers, metrics_port=metrics_port, **own)
+    idle, count = getattr(args, "idle_clients", 0), args.workers
+    for index, (metrics_port, own) in enumerate(zip(free_ports(count), fields, strict=True)):
+        idle_share = idle // count + (index < idle % count)  # the idle clients split like the others
+        copy = worker_args(args, count, metrics_port=metrics_port, idle_clients=idle_share, **own)
         log = logs / f"worker-{index}.log"
         process = context.Process(
             target=_worker_main, args=(command, copy, str(log)), name=f"loadgen-worker-{index}"

@@ -13,9 +13,10 @@ import pytest
 
 from loadgen.core.protocol import StreamOptions
 from loadgen.core.session_result import SessionResult
+from loadgen.core.speech import SpeechActivity
 from loadgen.data.corpus import Corpus, load_corpus
 from loadgen.live.pool import PoolShape
-from loadgen.live.runner import CONTINUOUS, PER_FILE
+from loadgen.live.runner import CONTINUOUS, PER_FILE, IdleClients
 from loadgen.live.service import LoadService, WindowedMetrics
 from loadgen.live.session import SessionSettings
 from loadgen.sim.model import LagModel
@@ -69,6 +70,31 @@ async def test_clients_start_at_the_connect_rate_and_the_highest_ids_retire_firs
         assert service.metrics.registry.get_sample_value("loadgen_target_clients") == 1
         assert service.metrics.registry.get_sample_value("loadgen_active_clients") == 1
     assert [(r.client, r.error_kind) for r in results[3:]] == [(0, "stopped")]
+
+
+@pytest.mark.timeout(30)
+async def test_idle_clients_stay_for_the_whole_pool_outside_every_window(corpus, free_port):
+    results: list[SessionResult] = []
+    idle = IdleClients(2, "nothing")
+    shape = PoolShape(CONTINUOUS, connect_rate=20, speech=SpeechActivity(0.5), idle=idle)
+    async with _service(corpus, free_port(), shape, results) as service:
+        await service.set_target(2)
+        await _until(lambda: service.launcher.streams == 2)
+        await service.start_window()
+        await asyncio.sleep(1.0)
+        await service.set_target(0)  # the measured clients retire; the idle ones stay
+        await _until(lambda: service.pool.retiring == 0)
+        reading = await service.window()
+        assert [(r.idle, r.error_kind) for r in results] == [(False, "retired")] * 2
+        assert reading.active == 0 and reading.window.sessions["stopped"] == 2
+        assert reading.window.connects_ready == 2  # the measured clients': not the idle ones
+        assert reading.window.speech_ratio is not None
+    idled = [r for r in results if r.idle]
+    assert sorted((r.client, r.outcome, r.error_kind, r.chunks_sent) for r in idled) == [
+        (0, "stopped", "idle_end", 0),
+        (1, "stopped", "idle_end", 0),
+    ]
+    assert all(r.server_ready_s is not None and r.reference is None for r in idled)
 
 
 @pytest.mark.timeout(60)

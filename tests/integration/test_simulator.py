@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 
 from loadgen.core.protocol import StreamOptions
+from loadgen.core.speech import SpeechActivity
 from loadgen.core.summary import summarize
 from loadgen.data.corpus import load_corpus
-from loadgen.live.runner import CONTINUOUS, LoadRunner, LoadShape
+from loadgen.live.runner import CONTINUOUS, IdleClients, LoadRunner, LoadShape
 from loadgen.live.session import SessionSettings
 from loadgen.sim.model import LagModel
 from loadgen.sim.server import Simulator, run_simulator
@@ -58,3 +60,39 @@ async def test_above_max_clients_the_simulator_answers_wait(short_corpus, free_p
     )
     assert summary.outcomes["refused"] >= 1
     assert summary.error_kinds.get("wait", 0) == summary.outcomes["refused"]
+
+
+@pytest.fixture(scope="module")
+def door(generated_corpus, tmp_path_factory):
+    """One 4 s utterance: short talk spurts, so a short session holds several."""
+    root = tmp_path_factory.mktemp("door")
+    for suffix in (".wav", ".txt"):
+        shutil.copy(generated_corpus / f"door{suffix}", root / f"door{suffix}")
+    return load_corpus(root)
+
+
+@pytest.mark.timeout(60)
+async def test_the_knee_moves_with_the_speech_ratio_when_silence_is_cheap(door, free_port):
+    """Silence with VAD costs a tenth of speech: 4 clients that speak about 30 % of the time, with 2 idle
+    clients beside them, stay under a knee at 3 streams that 4 clients speaking all the time are beyond.
+    About 35 s."""
+    # 0.1 s up to a load of 3 streams, +0.5 s per stream beyond: 4 speaking streams lag 0.6 s; 3
+    # speaking, one silent and 2 idle (a load of 3.3) 0.25 s
+    model = LagModel(base_s=0.1, capacity=3, per_stream_s=0.5, silence_cost=0.1)
+    slo_s = 0.5
+
+    def shape(ratio: float, seconds: float, idle: int = 0) -> LoadShape:
+        activity = SpeechActivity(ratio, seed=1)
+        return LoadShape(4, seconds, CONTINUOUS, connect_rate=50, speech=activity, idle=IdleClients(idle))
+
+    talking = await _run(door, model, free_port, shape(1.0, 8.0))
+    assert talking.speech_ratio == 1.0 and talking.outcomes["ok"] == 4
+    assert talking.transcript_lag.p95 > slo_s  # 4 speaking streams: 0.6 s
+    meeting = await _run(door, model, free_port, shape(0.3, 14.0, idle=2))
+    assert meeting.outcomes["ok"] == 4 and meeting.idle_sessions == 2  # the idle ones, stopped at the end
+    assert meeting.speech_ratio is not None and 0.15 < meeting.speech_ratio < 0.5
+    assert meeting.transcript_lag.p95 < slo_s  # silent and idle streams cost a tenth
+    print(
+        f"p95 lag: 100 % speech {talking.transcript_lag.p95:.2f} s; "
+        f"{meeting.speech_ratio:.0%} speech + 2 idle {meeting.transcript_lag.p95:.2f} s"
+    )

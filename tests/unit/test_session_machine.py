@@ -21,6 +21,8 @@ from loadgen.core.session_machine import (
     CLOSE,
     CONNECT,
     FINISH,
+    IDLE_NOTHING,
+    IDLE_SILENCE,
     SEND_END,
     WAIT,
     Action,
@@ -31,7 +33,7 @@ from loadgen.core.session_machine import (
     SessionRules,
 )
 from loadgen.core.session_result import SessionResult
-from loadgen.core.stream_audio import Chunk, build_plan
+from loadgen.core.stream_audio import Chunk, StreamPlan, build_plan, build_talk_plan
 from loadgen.telemetry.metrics import LoadgenMetrics
 
 UID = "uid-1"
@@ -169,20 +171,25 @@ class Sim:
 
 
 def make(
-    seconds: float = 1.0, reference: str | None = None, **rules: object
+    seconds: float = 1.0,
+    reference: str | None = None,
+    plan: StreamPlan | None = None,
+    idle: str | None = None,
+    **rules: object,
 ) -> tuple[SessionMachine, SessionResult, LoadgenMetrics]:
-    """A machine streaming `seconds` of audio in 0.25 s chunks (4,000 samples)."""
+    """A machine streaming `plan`, by default `seconds` of audio, in 0.25 s chunks (4,000 samples)."""
     base: dict[str, object] = dict(
         options=StreamOptions(uid=""), chunk_s=0.25, settle_s=0.5, max_tail_s=2.0, ready_timeout_s=1.0,
         stall_timeout_s=5.0, open_timeout_s=2.0,
     )
-    plan = build_plan([np.zeros(int(seconds * 16000), dtype=np.float32)])
+    if plan is None:
+        plan = build_plan([np.zeros(int(seconds * 16000), dtype=np.float32)])
     result = SessionResult(0, 0, UID, ["a"], 0.0)
     metrics = LoadgenMetrics()
     ready: list[bool] = []
     machine = SessionMachine(
         SessionRules(**{**base, **rules}),  # type: ignore[arg-type]
-        plan, result, reference, metrics, lambda: ready.append(True), "unknown",
+        plan, result, reference, metrics, lambda: ready.append(True), "unknown", idle,
     )
     return machine, result, metrics
 
@@ -319,13 +326,49 @@ def test_a_stream_without_transcripts_stalls_but_a_quiet_tail_does_not():
     sim = Sim(m, [Sim.accept((0.8, message(segments((0.0, 0.5, "hi", False)))))])
     assert sim.run() is FINISH
     assert (r.outcome, r.error_kind) == ("error", "stalled")
-    assert r.error_detail == "no transcript for 1 s while audio flowed"
+    assert r.error_detail == "no transcript for 1 s while speech flowed"
     assert sim.now == pytest.approx(T0 + 1.8)  # a second after the last transcript, not after READY
     m, r, _ = make(seconds=0.5, stall_timeout_s=0.3, settle_s=1.0)
     progress = [(t, message(segments((0.0, t, "hi", False)))) for t in (0.2, 0.45)]
     sim = Sim(m, [Sim.accept(*progress)])
     assert sim.run() is FINISH  # no transcript from 0.45 s on, but the speech ended at 0.5 s
     assert (r.outcome, r.tail_sent_s) == ("ok", 1.0)  # silence until settled: 1 s after the speech
+
+
+def test_a_pause_is_not_a_stall_but_speech_without_transcripts_after_it_is():
+    speech = np.ones(8000, dtype=np.float32)  # 0.5 s spurts around a 3 s pause
+    plan = build_talk_plan([speech, speech, speech], [0.0, 3.0, 0.0])
+    m, r, _ = make(plan=plan, stall_timeout_s=0.75, settle_s=0.5)
+    sim = Sim(m, [Sim.accept((0.5, message(segments((0.0, 0.5, "a", False)))))])
+    assert sim.run() is FINISH
+    # from the transcript at 0.5 s: 3 s of pause, then 0.75 s of speech (3.5..4.5 s) without one
+    assert (r.outcome, r.error_kind) == ("error", "stalled")
+    assert r.error_detail == "no transcript for 0.75 s while speech flowed"
+    assert sim.now == pytest.approx(T0 + 3.5 + 0.75)
+
+
+def test_an_idle_session_streams_silence_until_it_is_stopped_and_never_stalls():
+    m, r, _ = make(plan=StreamPlan(()), idle=IDLE_SILENCE, stall_timeout_s=1.0)
+    sim = Sim(m, [Sim.accept()])
+    sim.run(until=lambda _a: sim.now >= T0 + 10.0)  # no transcript at all for 10 s
+    assert r.outcome == "ok" and r.tail_sent_s == pytest.approx(10.0, abs=0.25)
+    silent = [a for _, a in sim.sends if a == m.silence_message]
+    assert len(silent) == pytest.approx(40, abs=1)  # 0.25 s chunks, on the live clock
+    assert SEND_END not in [a for _, a in sim.sends]
+    m.cancel()
+    m.finish()
+    assert r.speech_s is None and r.word_errors is None and r.untranscribed is not None
+
+
+def test_an_idle_session_that_sends_nothing_waits_without_end():
+    m, r, _ = make(plan=StreamPlan(()), idle=IDLE_NOTHING, stall_timeout_s=1.0)
+    sim = Sim(m, [Sim.accept()])
+    action = sim.run(until=lambda a: a is WAIT and m.wake_at is None and r.server_ready_s is not None)
+    assert action is WAIT and r.chunks_sent == 0 and r.server_ready_s == pytest.approx(READY_S)
+    sim.now += 100.0  # however long it waits, its timer never judges it
+    assert m.timer_due(sim.now) is False and r.outcome == "ok"
+    m.closed("server went away", False)  # the server dropping it still ends it
+    assert sim.run() is FINISH and (r.outcome, r.error_kind) == ("dropped", "closed_mid_stream")
 
 
 def test_the_tail_is_bounded_by_max_tail_when_the_transcript_keeps_changing():

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from loadgen.core.protocol import (
@@ -18,6 +19,7 @@ from loadgen.sim.model import (
     SpokenUtterance,
     encode_segments,
     fault_message,
+    is_silence,
     transcript,
 )
 
@@ -25,6 +27,24 @@ from loadgen.sim.model import (
 def test_lag_is_flat_up_to_capacity_then_grows_per_stream():
     model = LagModel(base_s=0.3, capacity=4, per_stream_s=0.5)
     assert [model.lag(n) for n in (1, 4, 5, 7)] == [0.3, 0.3, 0.8, pytest.approx(1.8)]
+
+
+def test_silent_streams_with_vad_cost_a_share_and_move_the_knee():
+    model = LagModel(base_s=0.1, capacity=2, per_stream_s=0.3, silence_cost=0.1)
+    assert model.load(4, 0) == 4.0 and model.load(4, 3) == pytest.approx(1.3)
+    assert model.lag(model.load(4, 0)) == pytest.approx(0.7)  # all speaking: beyond the knee
+    assert model.lag(model.load(4, 2)) == pytest.approx(0.16)  # two silent: under it, nearly
+    assert model.lag(model.load(4, 3)) == 0.1
+    assert LagModel(capacity=2).load(4, 3) == 4.0  # the default: silence costs as much as speech
+    skipping = LagModel(capacity=2, skip_overload=True, silence_cost=0.0)
+    assert skipping.skipped_share(skipping.load(4, 2)) == 0.0 and skipping.skipped_share(4.0) == 0.5
+
+
+def test_the_simulated_vad_hears_silence_below_minus_60_dbfs():
+    assert is_silence(np.zeros(4096, dtype=np.float32))
+    assert is_silence(np.full(4096, 5e-4, dtype=np.float32))
+    assert not is_silence(np.full(4096, 2e-3, dtype=np.float32))
+    assert is_silence(np.zeros(0, dtype=np.float32))
 
 
 def test_words_are_spread_evenly_over_the_utterance():

@@ -13,9 +13,20 @@ from rich.console import Console
 from loadgen.core.errors import EXIT_USAGE, UsageError
 from loadgen.core.protocol import API_KEY_ENV, StreamOptions
 from loadgen.core.reconnect import ReconnectPolicy
+from loadgen.core.session_machine import IDLE_MODES, IDLE_SILENCE
+from loadgen.core.speech import (
+    DEFAULT_SEED,
+    EXPONENTIAL,
+    PAUSE_DISTS,
+    SpeakingProfile,
+    SpeechActivity,
+    check_ratio,
+    parse_profiles,
+)
 from loadgen.data.corpus import Corpus, load_corpus
+from loadgen.data.speaking import load_speaking_profiles
 from loadgen.live.pool import PoolShape
-from loadgen.live.runner import CONTINUOUS, PER_FILE
+from loadgen.live.runner import CONTINUOUS, PER_FILE, IdleClients
 from loadgen.live.session import SessionSettings
 from loadgen.live.ws_client import CLIENTS, DEFAULT_CLIENT
 from loadgen.telemetry.event_loop import add_event_loop_arg
@@ -243,7 +254,52 @@ def add_pool_args(parser: argparse.ArgumentParser, default_mode: str) -> None:
         help="continuous mode: seconds of audio per session before the client reconnects (default 300)",
     )
     load.add_argument("--gap", type=float, default=1.0, help="continuous mode: silence between files (s)")
+    add_traffic_args(load)
     add_event_loop_arg(parser)
+
+
+def add_traffic_args(group: argparse._ArgumentGroup) -> None:
+    """--speech-ratio/--pause-dist/--profiles/--seed and --idle-clients/--idle-mode (docs/WORKLOADS.md)."""
+    group.add_argument(
+        "--speech-ratio",
+        type=float,
+        metavar="F",
+        help="continuous mode: talk spurts (corpus utterances) alternate with pauses drawn so that about F "
+        "(0 < F <= 1) of each session's audio is speech; replaces --gap (docs/WORKLOADS.md)",
+    )
+    group.add_argument(
+        "--pause-dist",
+        choices=PAUSE_DISTS,
+        default=EXPONENTIAL,
+        help=f"distribution of the pause lengths (default {EXPONENTIAL})",
+    )
+    group.add_argument(
+        "--profiles",
+        metavar="SPEC",
+        help="a mix of speaking profiles instead of one --speech-ratio: NAME:SHARE@RATIO,... (e.g. "
+        "listener:70%%@0.2,talker:30%%@0.6), or @FILE / a .toml file of [[profile]] tables",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the pauses and profiles (default {DEFAULT_SEED})",
+    )
+    group.add_argument(
+        "--idle-clients",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N extra connections that complete the handshake, then stream only silence (or nothing) for the "
+        "whole run; recorded with idle: true, never in WER or the client count (default 0)",
+    )
+    group.add_argument(
+        "--idle-mode",
+        choices=IDLE_MODES,
+        default=IDLE_SILENCE,
+        help="what idle clients send after SERVER_READY: real-time silence or nothing "
+        f"(default {IDLE_SILENCE})",
+    )
 
 
 def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio_required: bool) -> None:
@@ -257,4 +313,36 @@ def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio
 
 def pool_shape(args: argparse.Namespace) -> PoolShape:
     """PoolShape from the load flags."""
-    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap)
+    speech, idle = speech_activity(args), idle_clients(args)
+    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap, speech=speech, idle=idle)
+
+
+def speech_activity(args: argparse.Namespace) -> SpeechActivity | None:
+    """The talk-spurt model of --speech-ratio/--profiles (None: neither); it needs --mode continuous."""
+    ratio, spec = getattr(args, "speech_ratio", None), getattr(args, "profiles", None)
+    if ratio is None and spec is None:
+        return None
+    if ratio is not None and spec is not None:
+        raise UsageError("--speech-ratio and --profiles both set: give one")
+    if args.mode != CONTINUOUS:
+        flag = "--speech-ratio" if ratio is not None else "--profiles"
+        raise UsageError(f"{flag} shapes continuous sessions: add --mode continuous")
+    profiles = () if spec is None else speaking_profiles(spec)
+    dist = getattr(args, "pause_dist", EXPONENTIAL)
+    seed = getattr(args, "seed", DEFAULT_SEED)
+    return SpeechActivity(None if ratio is None else check_ratio(ratio), profiles, dist, seed)
+
+
+def speaking_profiles(spec: str) -> tuple[SpeakingProfile, ...]:
+    """--profiles: inline NAME:SHARE@RATIO items, or `@FILE` / a path to a .toml file."""
+    if spec.startswith("@") or spec.endswith(".toml"):
+        return load_speaking_profiles(Path(spec.removeprefix("@")))
+    return parse_profiles(spec)
+
+
+def idle_clients(args: argparse.Namespace) -> IdleClients:
+    """--idle-clients/--idle-mode."""
+    count = getattr(args, "idle_clients", 0)
+    if count < 0:
+        raise UsageError(f"--idle-clients must be >= 0, got {count}")
+    return IdleClients(count, getattr(args, "idle_mode", IDLE_SILENCE))

@@ -54,6 +54,7 @@ def command_compare(args: argparse.Namespace, console: Console) -> int:
         figures,
         scaling,
         scaling_table,
+        workload_warnings,
     )
     from loadgen.report.model.report import build_report
     from loadgen.report.render.console import rich_table
@@ -83,6 +84,8 @@ def command_compare(args: argparse.Namespace, console: Console) -> int:
         console.print(rich_table(table))
     for note in notes:
         console.print(note, highlight=False, soft_wrap=True)
+    for warning in workload_warnings(runs):
+        console.print(f"[yellow]{warning}[/]", highlight=False, soft_wrap=True)
     if args.markdown:
         try:
             args.markdown.write_text("\n\n".join(table_md(t) for t in tables) + "\n", encoding="utf-8")

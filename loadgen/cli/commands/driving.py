@@ -37,6 +37,7 @@ from loadgen.cli.progress import LiveView, print_verdict_table
 from loadgen.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError
 from loadgen.core.records import DriverStatus, Shard, StepRecord
 from loadgen.core.shards import StepClock
+from loadgen.core.workload import Workload
 from loadgen.data.corpus import Corpus
 from loadgen.data.manifest import redacted_argv
 from loadgen.data.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
@@ -323,6 +324,7 @@ def _manifest(drive: Drive, status: DriverStatus) -> dict[str, Any]:
         "loadgen_version": _version(),
         "control": args.control,
         "mode": status.mode,
+        "workload": Workload.from_flags(args).to_json_dict(),
     }
 
 

@@ -17,13 +17,16 @@ from loadgen.cli.commands.common import (
     add_resilience_args,
     add_stream_args,
     add_target_args,
+    add_traffic_args,
     add_workers_arg,
+    idle_clients,
     load_audio,
     positive_float,
     positive_int,
     resolve_url,
     serve_metrics,
     session_settings,
+    speech_activity,
 )
 from loadgen.cli.console import summary_view
 from loadgen.cli.preflight import check_reachable
@@ -71,6 +74,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     load.add_argument(
         "--gap", type=float, default=1.0, help="seconds of silence between files in continuous mode"
     )
+    add_traffic_args(load)
     add_event_loop_arg(load)
     add_workers_arg(load)
     add_audio_args(run)
@@ -98,11 +102,12 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     """Stream, measure, write results and summary, print the KPI tables."""
     url = resolve_url(args)
     settings = session_settings(args, url)
+    speech, idle = speech_activity(args), idle_clients(args)  # their usage errors before anything loads
     corpus = load_audio(args, console)
     check_reachable(url)
     if args.workers > 1:
         return _run_in_workers(args, console, corpus, url)
-    shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap)
+    shape = LoadShape(args.num_clients, args.duration, args.mode, args.connect_rate, args.gap, speech, idle)
     metrics = LoadgenMetrics()
     serve_metrics(metrics, args)
     run_dir = RunDir(args.run_dir).create() if args.run_dir else None

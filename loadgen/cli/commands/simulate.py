@@ -35,6 +35,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="beyond --capacity streams keep the base lag and skip a share 1 - capacity/streams of each "
         "stream's audio, as WhisperLive does when it falls behind",
     )
+    sim.add_argument(
+        "--silence-cost",
+        type=float,
+        default=1.0,
+        help="with VAD on (the client's use_vad), a stream whose last chunk is silence costs this share of "
+        "a speaking one in the load that sets the lag: e.g. 0.1 to model WhisperLive's VAD, so the knee "
+        "moves with the speech ratio (default 1: silence costs as much as speech)",
+    )
     sim.add_argument("--max-clients", type=positive_int, default=10_000, help="WAIT above this many streams")
     sim.add_argument(
         "--fault",
@@ -48,12 +56,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 def command_simulate(args: argparse.Namespace, console: Console) -> int:
     """Serve until SIGINT/SIGTERM."""
     corpus = load_audio(args, console)
-    model = LagModel(args.base_lag, args.capacity, args.per_stream_lag, args.skip_overload)
+    cost = args.silence_cost
+    if not 0 <= cost <= 1:
+        raise UsageError(f"--silence-cost {cost:g} is outside [0, 1]: a share of a speaking stream's cost")
+    model = LagModel(args.base_lag, args.capacity, args.per_stream_lag, args.skip_overload, cost)
     simulator = Simulator(corpus, model, args.max_clients, fault=FAULT_MODES[args.fault])
     beyond = "skipping audio beyond" if model.skip_overload else f"+{model.per_stream_s} s per stream beyond"
     console.print(
         f"simulator on ws://{args.host}:{args.port}: lag {model.base_s} s up to {model.capacity} streams, "
-        f"{beyond}, fault {args.fault}",
+        f"{beyond}, silence with VAD costs {model.silence_cost:g}, fault {args.fault}",
         highlight=False,
     )
     try:

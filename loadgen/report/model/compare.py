@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loadgen.core.repeat import EN_DASH
+from loadgen.core.workload import Workload, differences
 from loadgen.report.model.report import Report
 from loadgen.report.model.tables import DASH, Table, interval, number, percent, seconds
 
@@ -33,6 +34,7 @@ class RunFigures:
     cpu_cores: dict[int, float]  # all replicas together, by client count
     spread: tuple[int, int] | None = None  # the lowest and highest capacity of the repetitions
     lag_p95_ci: dict[int, tuple[float, float]] = field(default_factory=dict)  # by client count
+    workload: Workload | None = None  # None: a run written before workloads were recorded
 
     @property
     def low(self) -> float | None:
@@ -67,7 +69,26 @@ def figures(name: str, report: Report) -> RunFigures:
         cpu_cores=cpu,
         spread=None if low is None or high is None else (low, high),
         lag_p95_ci={r.clients: r.lag_p95_ci for r in rows if r.lag_p95_ci is not None},
+        workload=report.run.workload,
     )
+
+
+def workload_warnings(runs: Sequence[RunFigures]) -> list[str]:
+    """One line per run whose workload differs from the first run's (or is not recorded beside one
+    that is): capacities of different traffic are not comparable."""
+    base = runs[0]
+    out = []
+    for run in runs[1:]:
+        if base.workload is None and run.workload is None:
+            continue
+        if base.workload is None or run.workload is None:
+            missing = base.name if base.workload is None else run.name
+            out.append(f"warning: {missing} records no workload (written before it was), the other does")
+            continue
+        changed = differences(base.workload, run.workload)
+        if changed:
+            out.append(f"warning: the workloads differ ({base.name} vs {run.name}): {'; '.join(changed)}")
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from loadgen.core.records import StepRecord, Verdict
 from loadgen.core.repeat import RepeatedCapacity
 from loadgen.core.session_result import SessionResult
 from loadgen.core.summary import RunSummary, summarize
+from loadgen.core.workload import Workload
 from loadgen.data.run_dir import INTERRUPTED, RUNNING
 from loadgen.report.model.drift import DriftReport, SoakWindow, detect_drift
 from loadgen.report.model.knee import Knees, find_knees
@@ -54,6 +55,7 @@ class RunInfo:
     thresholds: dict[str, Any]
     slo_s: float | None
     host_cpus: float | None
+    workload: Workload | None = None  # run.json's `workload` (None: a run written before it)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def _run_info(inputs: RunInputs) -> RunInfo:
         slo_s=slo_of(inputs.steps),
         host_cpus=m.get("host_cpus")
         or next((u.host_cpus for u in inputs.resources.values() if u.host_cpus), None),
+        workload=Workload.from_json(m.get("workload")),
     )
 
 

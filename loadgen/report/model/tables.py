@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from loadgen.core.repeat import EN_DASH
+from loadgen.core.summary import RunSummary
 from loadgen.core.untranscribed import Untranscribed
 from loadgen.report.model.recovery import AffectedSession, Recovery
 from loadgen.report.model.report import Report, soak_windows
@@ -122,6 +123,8 @@ def verdict_table(report: Report) -> Table:
         ["what saturated first", report.saturation.headline],
         ["run", f"{report.run.kind}, {report.run.status}"],
     ]
+    if report.run.workload is not None:
+        tail.append(["workload", report.run.workload.describe()])
     if report.soak_rows and not report.rows:
         return Table(["", ""], head + tail)
     first_fail = DASH if cap.first_failing_clients is None else clients_text(cap.first_failing_clients)
@@ -288,8 +291,19 @@ def totals_table(report: Report) -> Table:
                 ),
             ],
             ["audio streamed", f"{t.audio_sent_s:.1f} s"],
+            *_traffic_rows(t),
         ],
     )
+
+
+def _traffic_rows(t: RunSummary) -> list[list[str]]:
+    """The achieved speech ratio and the idle clients' sessions, where the run had them."""
+    rows = []
+    if t.speech_ratio is not None:
+        rows.append(["speech ratio (planned audio, achieved)", percent(t.speech_ratio)])
+    if t.idle_sessions:
+        rows.append(["idle clients' sessions (not in the figures above)", str(t.idle_sessions)])
+    return rows
 
 
 def _share_rows(recovery: Recovery) -> list[list[str]]:
