@@ -22,7 +22,7 @@ SINGLE, BATCH = "single", "batch"
 MODES = (SINGLE, BATCH)
 OMP_CORES = "omp_cores"  # derived axis: omp_threads = max(1, omp_cores // replicas)
 SECTIONS = ("sweep", "ramp", "server", "workload", "exclude", "simulator")
-_SLUG = re.compile(r"[^a-z0-9._]+")
+_SLUG = re.compile(r"[^a-z0-9._-]+")
 
 
 @dataclass(frozen=True)
