@@ -116,18 +116,8 @@ def start(run: ConfigRun, now: float, bracket: tuple[int, int] | None) -> Config
 def finish(run: ConfigRun, now: float, result: RampResult) -> ConfigRun:
     """Its ramp ended: done with a capacity, failed without one."""
     status = DONE if result.capacity is not None else FAILED
-    return replace(
-        run,
-        status=status,
-        ended_at=now,
-        wall_s=round(now - (run.started_at or now), 3),
-        steps=result.steps,
-        capacity=result.capacity,
-        low=result.low,
-        high=result.high,
-        first_failure=result.first_failure,
-        error=result.error,
-    )
+    wall = round(now - (run.started_at or now), 3)
+    return replace(run, status=status, ended_at=now, wall_s=wall, **asdict(result))  # same field names
 
 
 def fail(run: ConfigRun, now: float, error: str, status: str = FAILED) -> ConfigRun:

@@ -22,20 +22,10 @@ from typing import Any
 
 import tomllib
 
+from loadgen.core import sweep_state
 from loadgen.core.errors import SetupError, UsageError, UserError
 from loadgen.core.matrix import SweepConfig, expand
-from loadgen.core.sweep_state import (
-    DONE,
-    INTERRUPTED,
-    ConfigRun,
-    RampResult,
-    SweepState,
-    fail,
-    finish,
-    predict_bracket,
-    resume,
-    start,
-)
+from loadgen.core.sweep_state import DONE, INTERRUPTED, ConfigRun, RampResult, SweepState
 from loadgen.data.results_file import write_json
 from loadgen.data.run_dir import STEPS, RunDir
 from loadgen.live.handshake import wait_ready
@@ -201,7 +191,7 @@ class Sweep:
                 previous = json.loads(path.read_text(encoding="utf-8"))
             except ValueError as exc:
                 raise SetupError(f"{path}: not JSON ({exc}); use a new --out") from exc
-            runs = resume(previous, self.plan.configs, matrix)
+            runs = sweep_state.resume(previous, self.plan.configs, matrix)
             started = float(previous.get("started_at", now))
             self._wall_before = float(previous.get("wall_s", 0.0))
         return SweepState(
@@ -246,8 +236,10 @@ class Sweep:
         bracket = None
         if self.warm_start and not self.plan.explicit:
             found = self.state.configs
-            bracket = predict_bracket(run.config.server, run.config.workload, found, self.plan.max_clients)
-        run = start(run, time.time(), bracket)
+            bracket = sweep_state.predict_bracket(
+                run.config.server, run.config.workload, found, self.plan.max_clients
+            )
+        run = sweep_state.start(run, time.time(), bracket)
         self.save(run)
         guess = f", bracket {bracket[0]},{bracket[1]}" if bracket else ", cold search"
         self.say(f"[{index}/{total}] {run.config.id}: deploying {' '.join(run.config.server.serve_args())}")
@@ -258,13 +250,13 @@ class Sweep:
             log = self.out / LOGS / f"{run.config.id}.log"
             command = ramp_command(self.plan, run, url, run_dir, self.repeat, self.state.target_info)
             code = _run_ramp(command, log)
-            run = finish(run, time.time(), ramp_result(run_dir, code, log))
+            run = sweep_state.finish(run, time.time(), ramp_result(run_dir, code, log))
         except KeyboardInterrupt:
-            self.save(fail(run, time.time(), "interrupted (Ctrl-C or SIGTERM)", INTERRUPTED))
+            self.save(sweep_state.fail(run, time.time(), "interrupted (Ctrl-C or SIGTERM)", INTERRUPTED))
             self._stop()
             raise
         except UserError as exc:
-            run = fail(run, time.time(), str(exc))
+            run = sweep_state.fail(run, time.time(), str(exc))
         self._stop()
         self.save(run)
         self.say(f"[{index}/{total}] {run.config.id}: {run.status}, {_found(run)} ({run.wall_s:.0f} s)")
