@@ -41,6 +41,6 @@ bench-whisperlive:
 	python3 -m bench.whisperlive_modes
 
 # The sweep's warm start against independent searches (docs/PERFORMANCE.md, docs/SWEEP.md): one simulator
-# matrix of 6 configurations swept cold and warm. About 7 minutes; never part of CI.
+# matrix of 6 configurations swept cold and warm. About 6 minutes; never part of CI.
 bench-sweep:
 	python3 -m bench.sweep_warmstart

@@ -5,7 +5,7 @@ per replica, batch: `--batch` per replica, times 1..`--replicas` replicas) swept
 sweep --target simulator`: cold (`--no-warm-start`, every configuration an independent adaptive search)
 and warm (each search from a bracket predicted by the knees already found). Prints each sweep's wall time
 and each knee against the truth; the goal is warm <= 1/2 of cold, each knee within 1. Short holds
-(1 s warm-up, 2 s hold). Not part of `make bench`: `make bench-sweep` (about 7 minutes).
+(1 s warm-up, 2 s hold). Not part of `make bench`: `make bench-sweep` (about 6 minutes).
 
     python -m bench.sweep_warmstart [--single 2] [--batch 6] [--replicas 3] [--out runs/bench/sweep_warmstart]
 """
