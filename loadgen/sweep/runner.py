@@ -192,6 +192,11 @@ class Sweep:
             except ValueError as exc:
                 raise SetupError(f"{path}: not JSON ({exc}); use a new --out") from exc
             runs = sweep_state.resume(previous, self.plan.configs, matrix)
+            if previous.get("target") != self.target.name:
+                raise SetupError(
+                    f"{path} is a sweep on the {previous.get('target')} target, not {self.target.name}: "
+                    "use its --target, or a new --out"
+                )
             started = float(previous.get("started_at", now))
             self._wall_before = float(previous.get("wall_s", 0.0))
         return SweepState(

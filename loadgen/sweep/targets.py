@@ -139,6 +139,8 @@ class StackTarget:
             "cpus": os.cpu_count(),
             "stack_dir": str(self.run_dir),
             "base_port": self.base_port,
+            "prometheus_url": f"http://127.0.0.1:{self.base_port + PROMETHEUS_OFFSET}",
+            "loadgen_metrics_port": self.base_port + LOADGEN_METRICS_OFFSET,
         }
         if self.simulator:
             info["simulator"] = asdict(self.simulator)

@@ -28,8 +28,8 @@ from loadgen.core.sweep_state import (
     resume,
     start,
 )
-from loadgen.sweep.runner import parse_matrix, plan_of, ramp_command, ramp_result
-from loadgen.sweep.targets import SimulatorModel
+from loadgen.sweep.runner import Sweep, parse_matrix, plan_of, ramp_command, ramp_result
+from loadgen.sweep.targets import SimulatorModel, StackTarget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sweeps"
 
@@ -305,3 +305,23 @@ def test_ramp_result_reads_the_run_dirs_outcome(tmp_path):
         json.dumps({"outcome": {"capacity": None, "first_failure": 1, "reason": "even 1"}})
     )
     assert ramp_result(tmp_path, 1, log) == RampResult(2, None, None, None, 1, "even 1")
+
+
+def test_an_existing_sweep_dir_of_another_matrix_or_target_is_refused(tmp_path):
+    plan = plan_of(Path("m.toml"), {"server": {"replicas": [1, 2]}})
+    simulator = StackTarget(tmp_path / "stack", 30000, SimulatorModel())
+    Sweep(plan, tmp_path, simulator, warm_start=True, repeat=1).save()  # no process starts before run()
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert [c["status"] for c in state["configs"]] == ["pending", "pending"] and state["best"] is None
+    assert (
+        state["target"] == "simulator" and state["target_info"]["prometheus_url"] == "http://127.0.0.1:30002"
+    )
+    assert (
+        Sweep(plan, tmp_path, simulator, True, 1).state.configs
+        == Sweep(plan, tmp_path, simulator, True, 1).state.configs
+    )
+    with pytest.raises(SetupError, match="on the simulator target, not local"):
+        Sweep(plan, tmp_path, StackTarget(tmp_path / "stack", 30000), True, 1)
+    other = plan_of(Path("m.toml"), {"server": {"replicas": [1, 3]}})
+    with pytest.raises(SetupError, match="another matrix"):
+        Sweep(other, tmp_path, simulator, True, 1)
