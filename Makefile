@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`.
-.PHONY: install demo test lint unit integration bench bench-long bench-whisperlive
+.PHONY: install demo test lint unit integration bench bench-long bench-whisperlive bench-sweep
 
 install:
 	./scripts/install.sh
@@ -39,3 +39,8 @@ bench-long:
 # batch mode, by the demo's ramp. About 6 minutes, so not inside `make bench`'s 15; never part of CI.
 bench-whisperlive:
 	python3 -m bench.whisperlive_modes
+
+# The sweep's warm start against independent searches (docs/PERFORMANCE.md, docs/SWEEP.md): one simulator
+# matrix of 6 configurations swept cold and warm. About 6 minutes; never part of CI.
+bench-sweep:
+	python3 -m bench.sweep_warmstart

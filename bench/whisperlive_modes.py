@@ -1,13 +1,14 @@
 """Benchmark: the WhisperLive-side figure. The local 3-replica `tiny.en` stack on this machine's cores,
 single-model vs batch mode, judged by the same `loadgen ramp` as the demo.
 
-For each mode: bring up the local stack (the demo's replicas, `--model tiny.en --max-clients 4
---omp-threads 1`, plus the mode's `whisperlive serve` flags) on free ports in its own run directory,
-run the ramp against its balancer (cpu profile, 10 s warm-up, 30 s holds, the same explicit steps for
-every mode), stop the stack, and read the verdict from the ramp's summary.json. Prints and writes a
-side-by-side table (JSON and markdown): capacity, p95 lag and WER per step, CPU of the replicas, the
-sessions' outcomes (a refusal or error says what it was), the ratio to single-model. Not part of
-`make bench` (about 6 minutes for two modes, 13 at most): `make bench-whisperlive`.
+A thin call of `loadgen sweep` (docs/SWEEP.md), one sweep directory per mode: its matrix is the demo's
+replicas (3, `tiny.en`, `--max-clients 4`, `--omp-threads 1`) with the mode's settings, its ramp the demo's
+(cpu profile, 10 s warm-up, 30 s holds, the same explicit steps for every mode) on free ports. The sweep
+brings the local stack up, waits for a handshake, ramps and stops the stack; the verdict comes from the
+ramp's summary.json, the multi-stream batches from the replicas' logs. Prints and writes a side-by-side
+table (JSON and markdown): capacity, p95 lag and WER per step, CPU of the replicas, the sessions'
+outcomes (a refusal or error says what it was), the ratio to single-model. Not part of `make bench`
+(about 6 minutes for two modes): `make bench-whisperlive`.
 
     python -m bench.whisperlive_modes [--modes single,batch] [--out runs/bench/whisperlive_modes]
 """
@@ -22,8 +23,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -32,11 +31,9 @@ from typing import Any
 
 from bench.procs import REPO, load_average, python_module
 from loadgen.core.errors import UserError
-from loadgen.core.protocol import replica_name
-from stack.local import LocalStack, StackSettings
-from stack.ports import LocalPorts, free_base_port
+from loadgen.core.matrix import ServerSettings
+from stack.ports import free_base_port
 from whisperlive.models import resolve_model
-from whisperlive.replica import stop_replica
 
 REPLICAS = 3
 MODEL = "tiny.en"
@@ -45,14 +42,14 @@ OMP_THREADS = 1
 STEPS = "1,2,3,4,6,8"  # the same counts in every mode, resolution 1 where single-model's knee lies
 RAMP_FLAGS = ("--profile", "cpu", "--hold", "30", "--warmup", "10", "--no-live")
 # `whisperlive serve` flags per mode (docs/PERFORMANCE.md says why these).
-MODES: dict[str, tuple[str, ...]] = {
-    "single": (),
-    "batch": ("--batch", "--batch-max-size", "4", "--batch-window-ms", "50", "--batch-max-queue-wait-s", "2"),
-    "batch-defaults": ("--batch",),  # the wrapper's defaults: 16, 50 ms, 0.5 s queue wait, 5 admissions/s
+# Each mode's server settings (docs/PERFORMANCE.md says why these; the batch window is the wrapper's 50 ms).
+MODES: dict[str, dict[str, Any]] = {
+    "single": {"mode": "single"},
+    "batch": {"mode": "batch", "batch_max_size": 4, "batch_max_queue_wait_s": 2},
+    "batch-defaults": {"mode": "batch"},  # the wrapper's: 16, 50 ms, 0.5 s queue wait, 5 admissions/s
 }
 BASELINE = "single"
 READY_TIMEOUT_S = 45  # the stack is up in about 5 s when the weights are installed
-_STOP_GRACE_S = 30
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,6 @@ class Inference:
 
 
 BATCH_LINE = re.compile(r"\[BatchInference\] Processing batch of (\d+)")
-TRANSCRIPTIONS = "whisperlive_transcription_latency_seconds"
 
 
 def batched(log_texts: Iterable[str]) -> tuple[int, int]:
@@ -209,7 +205,7 @@ def _num(value: float | None, fmt: str) -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
-# Edges: the stack, the ramp, the files.
+# Edges: the sweep, the files.
 
 
 def preflight() -> str | None:
@@ -223,73 +219,50 @@ def preflight() -> str | None:
     return None
 
 
-def ramp_command(url: str, prometheus_url: str, metrics_port: int, run_dir: Path, steps: str) -> list[str]:
-    """The demo's `loadgen ramp` (scripts/step_load.sh's defaults) with an explicit schedule."""
-    return python_module(
-        "loadgen", "ramp", "--url", url, "--audio-dir", "test_audio/corpus", "--replicas", str(REPLICAS),
-        "--prometheus-url", prometheus_url, "--metrics-port", str(metrics_port), "--run-dir", str(run_dir),
-        "--steps", steps, *RAMP_FLAGS,
+def mode_matrix(mode: str, steps: str) -> dict[str, Any]:
+    """The one-configuration sweep matrix of a mode: the demo's 3 replicas with the mode's settings, the
+    demo's ramp (scripts/step_load.sh's defaults) with an explicit schedule."""
+    return {
+        "sweep": {"target": "local", "ready_timeout": READY_TIMEOUT_S},
+        "ramp": {"args": ["--audio-dir", "test_audio/corpus", "--steps", steps, *RAMP_FLAGS]},
+        "server": {
+            "replicas": REPLICAS, "model": MODEL, "max_clients": MAX_CLIENTS, "omp_threads": OMP_THREADS,
+            **MODES[mode],
+        },
+    }
+
+
+def measure_mode(mode: str, out: Path, steps: str) -> ModeResult:
+    """`loadgen sweep` of the mode's one configuration (stack up, handshake, ramp, stack down); the verdict
+    from the ramp's run directory, the multi-stream batches from the replicas' logs."""
+    sweep_dir = out / mode
+    matrix = out / f"{mode}.yaml"  # JSON is YAML
+    matrix.write_text(json.dumps(mode_matrix(mode, steps), indent=1))
+    command = python_module(
+        "loadgen", "sweep", "--matrix", str(matrix), "--out", str(sweep_dir),
+        "--base-port", str(free_base_port(REPLICAS)),
     )
-
-
-def run_ramp(command: list[str], log: Path, limit_s: float) -> int:
-    """The ramp, stopped with SIGTERM past `limit_s` (it keeps what it measured), SIGKILL if it hangs."""
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            return process.wait(timeout=limit_s)
-        except subprocess.TimeoutExpired:
-            print(f"  ramp past its {limit_s:g} s: stopping it (what it measured is kept)", flush=True)
-            return stop_replica(process, _STOP_GRACE_S)
-
-
-def measure_mode(mode: str, flags: tuple[str, ...], out: Path, steps: str, limit_s: float) -> ModeResult:
-    """Stack up, ramp, stack down (always); the verdict from the ramp's run directory."""
-    ports = LocalPorts(free_base_port(REPLICAS))
-    settings = StackSettings(
-        replicas=REPLICAS, model=MODEL, max_clients=MAX_CLIENTS, omp_threads=OMP_THREADS,
-        replica_args=flags, run_dir=out / mode / "stack", ports=ports, ready_timeout_s=READY_TIMEOUT_S,
-    )
-    ramp_dir = out / mode / "ramp"
-    started = time.monotonic()
-    with LocalStack(settings, log=lambda line: print(f"  stack: {line}", flush=True)) as stack:
-        urls = (stack.balancer_url, stack.prometheus_url)
-        command = ramp_command(*urls, ports.loadgen_metrics, ramp_dir, steps)
-        print(f"  {' '.join(command[1:])}", flush=True)
-        code = run_ramp(command, out / mode / "ramp.log", limit_s)
-        inference = inference_of(stack)
-    wall_s = time.monotonic() - started
+    print(f"  {' '.join(command[1:])}", flush=True)
+    code = subprocess.run(command, cwd=REPO, check=False).returncode
+    state_path = sweep_dir / "sweep.json"
+    if not state_path.is_file():
+        raise RuntimeError(f"{mode}: the sweep (exit {code}) left no sweep.json in {sweep_dir}")
+    config = json.loads(state_path.read_text())["configs"][0]
+    ramp_dir = sweep_dir / config["run_dir"]
     summary_path = ramp_dir / "summary.json"
     if not summary_path.is_file() and (ramp_dir / "steps.jsonl").is_file():  # killed before its report
         subprocess.run(python_module("loadgen", "report", str(ramp_dir)), cwd=REPO, capture_output=True)
     if not summary_path.is_file():
-        raise RuntimeError(f"{mode}: the ramp (exit {code}) left no summary; see {out / mode / 'ramp.log'}")
+        raise RuntimeError(f"{mode}: the ramp left no summary ({config['error']}); see {sweep_dir / 'logs'}")
     summary = json.loads(summary_path.read_text())
     sessions_path = ramp_dir / "sessions.jsonl"
     sessions = [json.loads(line) for line in sessions_path.read_text().splitlines() if line.strip()] \
         if sessions_path.is_file() else []
-    return mode_result(mode, flags, summary, sessions, wall_s, inference)
-
-
-def inference_of(stack: LocalStack) -> Inference:
-    """Transcriptions counted by the stack's Prometheus (last scrape) and batches by the replicas' logs."""
-    count = _prometheus_scalar(stack.prometheus_url, f"sum({TRANSCRIPTIONS}_count)")
-    total = _prometheus_scalar(stack.prometheus_url, f"sum({TRANSCRIPTIONS}_sum)")
-    logs = [stack.log_path(replica_name(i)).read_text(errors="replace")
-            for i in range(1, stack.settings.replicas + 1)]
-    batches, items = batched(logs)
-    mean = round(total / count, 3) if count and total is not None else None
-    return Inference(None if count is None else int(count), mean, batches, items)
-
-
-def _prometheus_scalar(url: str, expr: str) -> float | None:
-    query = urllib.parse.urlencode({"query": expr})
-    try:
-        with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as response:
-            result = json.load(response)["data"]["result"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return float(result[0]["value"][1]) if result else None
+    replica_logs = sorted((sweep_dir / "stack" / "logs").glob("whisperlive-*.log"))
+    logs = [p.read_text(errors="replace") for p in replica_logs]
+    flags = ServerSettings.from_json(config["server"]).serve_args()
+    inference = Inference(None, None, *batched(logs))  # the stack (and its Prometheus) stopped with the sweep
+    return mode_result(mode, flags, summary, sessions, config["wall_s"] or 0.0, inference)
 
 
 def describe(result: ModeResult) -> str:
@@ -311,7 +284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="single,batch", help=f"of {', '.join(MODES)} (single,batch)")
     parser.add_argument("--steps", default=STEPS, help=f"the ramp's client counts ({STEPS})")
-    parser.add_argument("--limit", type=float, default=300, metavar="S", help="ramp time per mode (300)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/whisperlive_modes"))
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
@@ -330,8 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for mode in modes:
         print(f"{mode}: starting the stack", flush=True)
         try:
-            results.append(measure_mode(mode, MODES[mode], out, args.steps, args.limit))
-        except (RuntimeError, UserError) as exc:  # StackError too; the modes measured so far are kept
+            results.append(measure_mode(mode, out, args.steps))
+        except RuntimeError as exc:  # the modes measured so far are kept
             print(f"whisperlive_modes: {mode}: {exc}", file=sys.stderr)
             return 1
         print(describe(results[-1]), flush=True)

@@ -10,6 +10,7 @@ import contextlib
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -88,10 +89,29 @@ def stop(record: ProcessRecord, grace_s: float) -> None:
     except psutil.NoSuchProcess:
         return
     process.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(family, timeout=grace_s)
+    alive = _wait_exited(family, grace_s)
     for leftover in alive:
         _kill(leftover)
-    psutil.wait_procs(alive, timeout=grace_s)
+    _wait_exited(alive, grace_s)
+
+
+def _wait_exited(family: Sequence[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until every process has exited; those still running after `timeout_s`. An exited process that
+    is not our child stays a zombie until its reaper gets to it (a container's init: up to a second or
+    two); it counts as exited here, as in `live_process`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = [p for p in family if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def kill(record: ProcessRecord) -> bool:

@@ -1,10 +1,10 @@
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.whisperlive_modes import (
-    MODES,
     RAMP_FLAGS,
     Inference,
     ModeResult,
@@ -12,11 +12,12 @@ from bench.whisperlive_modes import (
     capacity_ratio,
     main,
     markdown_table,
+    mode_matrix,
     mode_result,
-    ramp_command,
     session_outcomes,
     step_rows,
 )
+from loadgen.sweep.runner import parse_matrix, plan_of
 
 
 def _row(index: int, clients: int, passed: bool, lag: float | None, wer: float | None) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def test_session_outcomes_count_and_name_what_went_wrong() -> None:
 
 def test_mode_result_and_the_capacity_ratio_to_single_model() -> None:
     single = mode_result("single", (), SINGLE, [{"outcome": "ok"}], 161.04)
-    batch = mode_result("batch", MODES["batch"], BATCH, [REFUSED], 200.0)
+    batch = mode_result("batch", ("--batch",), BATCH, [REFUSED], 200.0)
     assert (single.capacity, single.first_failing, single.wall_s) == (2, 3, 161.0)
     assert batch.problems == {"refused: wait: server full, wait 0.1 min": 1}
     assert capacity_ratio(batch, single) == 2.0
@@ -95,13 +96,19 @@ def test_batched_counts_upstreams_multi_stream_batch_lines() -> None:
     assert batched([]) == (0, 0)
 
 
-def test_the_ramp_is_the_demos_with_an_explicit_schedule() -> None:
-    command = ramp_command("ws://127.0.0.1:20000", "http://127.0.0.1:20002", 20004, Path("r"), "1,2")
-    assert command[1:4] == ["-m", "loadgen", "ramp"]
-    assert command[-len(RAMP_FLAGS):] == list(RAMP_FLAGS)
+def test_each_mode_is_a_one_configuration_sweep_with_the_demos_ramp() -> None:
+    batch = plan_of(Path("batch.yaml"), parse_matrix("batch.yaml", json.dumps(mode_matrix("batch", "1,2"))))
+    assert [c.id for c in batch.configs] == ["batch"] and batch.target == "local"
+    assert batch.configs[0].server.serve_args() == (
+        "--model", "tiny.en", "--omp-threads", "1", "--max-clients", "4", "--batch", "--batch-max-size", "4",
+        "--batch-max-queue-wait-s", "2",
+    )  # fmt: skip
+    assert batch.configs[0].server.replicas == 3 and batch.explicit  # explicit steps: no warm start
+    assert batch.ramp_args[-len(RAMP_FLAGS) :] == RAMP_FLAGS
     assert "--profile" in RAMP_FLAGS and RAMP_FLAGS[RAMP_FLAGS.index("--hold") + 1] == "30"
-    assert command[command.index("--steps") + 1] == "1,2"
-    assert command[command.index("--metrics-port") + 1] == "20004"
+    assert batch.ramp_args[batch.ramp_args.index("--steps") + 1] == "1,2"
+    single = plan_of(Path("s.yaml"), parse_matrix("s.yaml", json.dumps(mode_matrix("single", "1"))))
+    assert "--batch" not in single.configs[0].server.serve_args()
 
 
 def test_an_unknown_mode_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ from loadgen.cli.progress import capacity_line
 from loadgen.core.errors import UsageError
 from loadgen.core.records import Shard, StepRecord
 from loadgen.core.repeat import RepeatedCapacity
-from loadgen.core.search import AdaptiveSearch, ExplicitSearch, Outcome, Search, outcome
+from loadgen.core.search import AdaptiveSearch, BracketSearch, ExplicitSearch, Outcome, Search, outcome
 from loadgen.core.shards import StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
 from loadgen.data.run_dir import EVENTS, STEPS, RunDir
 from loadgen.live.ramp import StepHook, first_failure_is_generator, repeat_search
@@ -51,6 +51,16 @@ def step_list(text: str) -> list[int]:
     return steps
 
 
+def bracket_spec(text: str) -> tuple[int, int]:
+    """argparse type: `LO,HI` (1 <= LO < HI)."""
+    parts = text.split(",")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        low, high = int(parts[0]), int(parts[1])
+        if 1 <= low < high:
+            return low, high
+    raise argparse.ArgumentTypeError(f"expected LO,HI with 1 <= LO < HI, like 6,11; got {text!r}")
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the `ramp` parser."""
     ramp = commands.add_parser(
@@ -71,6 +81,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     schedule.add_argument(
         "--resolution-pct", type=positive_float, help="adaptive: or to this percent of the passing step"
+    )
+    schedule.add_argument(
+        "--bracket",
+        type=bracket_spec,
+        metavar="LO,HI",
+        help="start from a guess: LO should pass, HI fail; grow or shrink past a wrong guess, then bisect "
+        "(a sweep's warm start; --factor, --max-clients and --resolution apply)",
     )
     schedule.add_argument(
         "--hold", type=positive_float, default=60.0, help="seconds measured per step, after warm-up (60)"
@@ -120,19 +137,30 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _search(args: argparse.Namespace) -> tuple[Search, dict]:
     if args.shard and not args.steps:
         raise UsageError("--shard needs explicit --steps: an adaptive search needs every shard's verdict")
+    if args.steps and args.bracket:
+        raise UsageError("--bracket starts the adaptive search from a guess: it cannot go with --steps")
     if args.steps:
         keep_going = args.keep_going or args.shard is not None  # shards cannot stop on a partial verdict
         return ExplicitSearch(args.steps, keep_going), {"kind": "steps", "steps": args.steps}
+    common = (args.factor, args.max_clients, args.resolution, args.resolution_pct)
     try:
-        search = AdaptiveSearch(
-            args.start, args.factor, args.max_clients, args.resolution, args.resolution_pct
-        )
+        search: AdaptiveSearch | BracketSearch
+        if args.bracket:
+            search = BracketSearch(args.bracket[0], args.bracket[1], *common)
+        else:
+            search = AdaptiveSearch(args.start, *common)
     except ValueError as exc:
         raise UsageError(
-            f"adaptive schedule: {exc} (--start, --factor, --max-clients, --resolution)"
+            f"adaptive schedule: {exc} (--start, --bracket, --factor, --max-clients, --resolution)"
         ) from exc
-    fields = ("start", "factor", "max_clients", "resolution", "resolution_pct")
-    return search, {"kind": "adaptive", **{k: getattr(search, k) for k in fields}}
+    fields = ("factor", "max_clients", "resolution", "resolution_pct")
+    first = (
+        {"low": search.low, "high": search.high}
+        if isinstance(search, BracketSearch)
+        else {"start": search.start}
+    )
+    kind = "bracket" if args.bracket else "adaptive"
+    return search, {"kind": kind, **first, **{k: getattr(search, k) for k in fields}}
 
 
 def command_ramp(args: argparse.Namespace, console: Console) -> int:
