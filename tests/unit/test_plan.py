@@ -107,6 +107,17 @@ def test_unreachable_past_a_usl_peak():
     assert plan(measured, 20).replicas == 4
 
 
+def test_unreachable_on_one_host_hints_at_more_hosts():
+    # c(N) = 6N / (1 + 0.1(N - 1) + 0.05N(N - 1)): c(1) = 6, c(2) = 12 / 1.2 = 10, c(3) = 18 / 1.5 = 12,
+    # peak c(4) = 24 / 1.9 = 12.63. X = 20 at +25 %: 25 > 12.63, no N. Hosts of the best measured 3
+    # replicas (12 each), one replica lost on one of them: (H - 1) * 12 + c(2) >= 25 -> H - 1 >= 1.25
+    # -> H = 3, 9 replicas.
+    answer = plan(points((1, 6), (2, 10), (3, 12)), 20, 25)
+    assert answer.replicas is None
+    assert answer.to_json([])["max_streams"] == pytest.approx(24 / 1.9, rel=1e-4)
+    assert "3 host(s) of 3 replica(s), 12 streams each, = 9 replicas" in answer.reason
+
+
 def test_several_runs_at_one_count_use_their_median():
     # 1 replica measured 8, 10, 11 -> median 10; X = 30 -> N = 4 as with lambda = 10.
     answer = plan(points((1, 8), (1, 10), (1, 11)), 30)

@@ -240,9 +240,9 @@ def plan(
         f"a host (or GPU) runs {per_host} replicas"
         + (" (--per-host)" if replicas_per_host else f", the most one measured run ran together ({largest})")
         + "; N+1 covers one replica lost, not a whole host",
-        "the measured replicas shared their host: spread over more hosts they contend less, so the"
-        " efficiency measured there is conservative for replicas on other hosts; the balancer is assumed"
-        " not to limit",
+        "where the measured replicas shared one host (the local stack, a sweep on one GPU), the"
+        " efficiency includes their contention for it: conservative for replicas spread over hosts;"
+        " the balancer is assumed not to limit",
     ]
     assumptions += notes
     if any(p.source.count(",") for p in merged):
@@ -252,8 +252,7 @@ def plan(
         where = f" at {peak_at} replicas" if peak_at else " (approached, never reached)"
         reason = (
             f"{required:g} streams are beyond the model: it peaks at {peak:.1f} streams{where},"
-            " and N+1 needs that with one replica lost (fitted on replicas that shared a host: on more"
-            " hosts they may scale further: measure replicas on separate hosts to know)"
+            f" and N+1 needs that with one replica lost. {scale_out_hint(model, merged, required)}"
         )
         return Plan(
             target_streams,
@@ -292,6 +291,19 @@ def plan(
         largest,
         tuple(assumptions),
         reason,
+    )
+
+
+def scale_out_hint(model: ScalingModel, points: Sequence[PlanPoint], required: float) -> str:
+    """Where the measured replicas shared one host, more hosts may carry what more replicas on it cannot:
+    H hosts of the best measured k replicas (capacity C each), hosts adding linearly, need the fewest H
+    with (H - 1) * C + capacity(k - 1) >= required (one replica lost)."""
+    best = max(points, key=lambda p: (p.capacity, -p.replicas))
+    hosts = max(1, math.ceil((required - model.capacity(best.replicas - 1)) / best.capacity * (1 - _EPS)) + 1)
+    return (
+        f"If the measured replicas shared one host and hosts add up linearly (not measured): {hosts}"
+        f" host(s) of {best.replicas} replica(s), {best.capacity:g} streams each, = {hosts * best.replicas}"
+        " replicas; measure replicas on separate hosts to know"
     )
 
 
