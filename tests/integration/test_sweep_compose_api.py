@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from aiohttp import web
 from loadgen.core.errors import UsageError
 from loadgen.core.matrix import ServerSettings
 from loadgen.sweep.compose import ComposeTarget
+from tests.unix_app import serve_unix
 
 pytestmark = pytest.mark.integration
 
@@ -38,17 +38,8 @@ REPLICA = {
     if c["Labels"].get("com.docker.compose.service") == "whisperlive"
 }
 BATCH = ServerSettings(mode="batch", replicas=2, batch_max_size=8, omp_threads=1)
-SETTINGS_CMD = [
-    "--metrics-port",
-    "9091",
-    "--model",
-    "tiny.en",
-    "--omp-threads",
-    "1",
-    "--batch",
-    "--batch-max-size",
-    "8",
-]
+SETTINGS_CMD = ["--metrics-port", "9091", "--model", "tiny.en", "--omp-threads", "1", "--batch",
+                "--batch-max-size", "8"]  # fmt: skip
 
 
 @dataclass
@@ -101,6 +92,7 @@ def _app(engine: Engine) -> web.Application:
         return web.Response(status=200, body=b"OK")
 
     app = web.Application(middlewares=[record])
+
     async def version(_: web.Request) -> web.Response:
         return recorded(VERSION)
 
@@ -121,16 +113,10 @@ def _app(engine: Engine) -> web.Application:
 
 @pytest.fixture
 async def engine() -> AsyncIterator[Engine]:
-    with tempfile.TemporaryDirectory(prefix="dk") as directory:  # short: UNIX socket paths are limited
-        socket_path = Path(directory) / "docker.sock"
-        replayed = Engine(url=f"unix://{socket_path}")
-        runner = web.AppRunner(_app(replayed), access_log=None)
-        await runner.setup()
-        await web.UnixSite(runner, str(socket_path)).start()
-        try:
-            yield replayed
-        finally:
-            await runner.cleanup()
+    replayed = Engine(url="")
+    async with serve_unix(_app(replayed)) as url:
+        replayed.url = url
+        yield replayed
 
 
 async def _target(engine: Engine, project: str | None = "wlcap") -> ComposeTarget:

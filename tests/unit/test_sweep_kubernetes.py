@@ -21,6 +21,9 @@ from loadgen.sweep.overrides import replica_args
 REPO = Path(__file__).resolve().parents[2]
 BATCH3 = ServerSettings(mode="batch", replicas=3, batch_max_size=8, omp_threads=1, max_clients=6)
 KUBECTL = shutil.which("kubectl")
+# cpu-dev's args under BATCH3: --metrics-port kept, the rest replaced by the settings' flags
+CPU_DEV_BATCH3 = ["--metrics-port", "9091", "--model", "tiny.en", "--omp-threads", "1", "--max-clients", "6",
+                  "--batch", "--batch-max-size", "8"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -28,35 +31,11 @@ KUBECTL = shutil.which("kubectl")
     [
         (  # cpu-dev's args: managed flags replaced, --metrics-port kept in place
             ["--model", "tiny.en", "--max-clients", "4", "--metrics-port", "9091", "--omp-threads", "2"],
-            [
-                "--metrics-port",
-                "9091",
-                "--model",
-                "tiny.en",
-                "--omp-threads",
-                "1",
-                "--max-clients",
-                "6",
-                "--batch",
-                "--batch-max-size",
-                "8",
-            ],
+            CPU_DEV_BATCH3,
         ),
         (  # --flag=value forms and a --no-batch switch go too; unmanaged flags stay
             ["--model=base", "--no-batch", "--drain-grace", "60", "--batch-max-queue-wait-s=0.2"],
-            [
-                "--drain-grace",
-                "60",
-                "--model",
-                "tiny.en",
-                "--omp-threads",
-                "1",
-                "--max-clients",
-                "6",
-                "--batch",
-                "--batch-max-size",
-                "8",
-            ],
+            ["--drain-grace", "60", *CPU_DEV_BATCH3[2:]],
         ),
     ],
 )
@@ -112,19 +91,7 @@ def test_kubectl_applies_the_patch_to_the_rendered_deployment(tmp_path):
     )
     assert deployment["spec"]["replicas"] == 2 and patched["spec"]["replicas"] == 3
     (container,) = patched["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == [
-        "--metrics-port",
-        "9091",
-        "--model",
-        "tiny.en",
-        "--omp-threads",
-        "1",
-        "--max-clients",
-        "6",
-        "--batch",
-        "--batch-max-size",
-        "8",
-    ]
+    assert container["args"] == CPU_DEV_BATCH3
     before = deployment["spec"]["template"]["spec"]["containers"][0]
     assert {k: v for k, v in container.items() if k != "args"} == {
         k: v for k, v in before.items() if k != "args"

@@ -247,38 +247,20 @@ def plan(
     assumptions += notes
     if any(p.source.count(",") for p in merged):
         assumptions.append("several runs at one replica count: their median capacity is used")
-    peak, peak_at = model.peak()
+    assumptions.append(_answer_note(n, largest, model.kind))
     if n is None:
+        peak, peak_at = model.peak()
         where = f" at {peak_at} replicas" if peak_at else " (approached, never reached)"
         reason = (
             f"{required:g} streams are beyond the model: it peaks at {peak:.1f} streams{where},"
             f" and N+1 needs that with one replica lost. {scale_out_hint(model, merged, required)}"
         )
-        return Plan(
-            target_streams,
-            headroom_pct,
-            required,
-            None,
-            None,
-            per_host,
-            model,
-            merged,
-            largest,
-            tuple(assumptions),
-            reason,
-        )
-    if n > largest:
-        assumptions.append(
-            f"extrapolated: {n} replicas is {n / largest:.2g}x the largest replica count measured"
-            f" ({largest}); beyond it the figures are the {model.kind} model's, not measurements"
-        )
     else:
-        assumptions.append(f"interpolated: {n} replicas is within the counts measured (up to {largest})")
-    hosts = math.ceil(n / per_host)
-    reason = (
-        f"{n} replicas carry {model.capacity(n):.1f} streams, {model.capacity(n - 1):.1f} with one"
-        f" replica lost: >= {required:g}"
-    )
+        reason = (
+            f"{n} replicas carry {model.capacity(n):.1f} streams, {model.capacity(n - 1):.1f} with one"
+            f" replica lost: >= {required:g}"
+        )
+    hosts = None if n is None else math.ceil(n / per_host)
     return Plan(
         target_streams,
         headroom_pct,
@@ -292,6 +274,18 @@ def plan(
         tuple(assumptions),
         reason,
     )
+
+
+def _answer_note(replicas: int | None, largest: int, kind: str) -> str:
+    """How far the answer lies from what was measured."""
+    if replicas is None:
+        return f"no replica count carries the target in the {kind} model (measured up to {largest})"
+    if replicas > largest:
+        return (
+            f"extrapolated: {replicas} replicas is {replicas / largest:.2g}x the largest replica count"
+            f" measured ({largest}); beyond it the figures are the {kind} model's, not measurements"
+        )
+    return f"interpolated: {replicas} replicas is within the counts measured (up to {largest})"
 
 
 def scale_out_hint(model: ScalingModel, points: Sequence[PlanPoint], required: float) -> str:
