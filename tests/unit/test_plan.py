@@ -177,6 +177,15 @@ def test_a_sweep_contributes_the_best_settings_at_every_replica_count():
     assert "mode=batch" in note and "omp_threads=1" in note
 
 
+def test_without_a_named_best_the_sweeps_largest_capacity_is_used():
+    unnamed = {**SWEEP, "best": None}
+    found, _ = sweep_points(unnamed, "sw")
+    assert [(p.replicas, p.capacity) for p in found] == [(1, 6), (2, 10), (3, 12)]
+    nothing_done = {**SWEEP, "best": None, "configs": SWEEP["configs"][-1:]}
+    with pytest.raises(PlanError, match="no configuration of the sweep is done with a capacity"):
+        sweep_points(nothing_done, "sw")
+
+
 def test_plan_command_json_from_a_single_ramp(tmp_path, capsys):
     # A fixture ramp with the knee at 8 on 3 replicas: capacity 8 -> 8/3 per replica, linear.
     # X = 20: (8/3)(N - 1) >= 20 -> N - 1 >= 7.5 -> N = 9; 3 per host -> 3 hosts.
@@ -205,6 +214,14 @@ def test_plan_command_from_a_directory_of_runs_and_a_sweep(tmp_path, capsys):
     assert main(["plan", "--from", str(sweep), "--target-streams", "30", "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["replicas"] is None and out["model"]["kind"] == "usl" and out["max_streams"] < 30
+
+
+def test_a_sweep_with_nothing_done_exits_1_with_one_line(tmp_path, capsys):
+    (tmp_path / "sweep.json").write_text(
+        json.dumps({**SWEEP, "best": None, "configs": SWEEP["configs"][-1:]})
+    )
+    assert main(["plan", "--from", str(tmp_path), "--target-streams", "5"]) == 1
+    assert capsys.readouterr().err.strip().startswith("loadgen plan: ")
 
 
 def test_plan_command_usage_errors(tmp_path, capsys):

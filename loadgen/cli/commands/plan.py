@@ -65,11 +65,11 @@ def command_plan(args: argparse.Namespace, console: Console) -> int:
     from loadgen.report.model.plan import PlanError, plan
 
     points, notes = [], []
-    for path in args.dirs:
-        found, said = plan_points(path, lambda line: print(f"warning: {line}", file=sys.stderr))
-        points += found
-        notes += said
     try:
+        for path in args.dirs:
+            found, said = plan_points(path, lambda line: print(f"warning: {line}", file=sys.stderr))
+            points += found
+            notes += said
         answer = plan(points, args.target_streams, args.headroom, args.per_host, notes)
     except PlanError as exc:
         print(f"loadgen plan: {exc}", file=sys.stderr)

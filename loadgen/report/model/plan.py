@@ -237,7 +237,7 @@ def plan(
         model_note,
         f"N+1: {n if n else 'N'} replicas carry {required:g} streams"
         f" ({target_streams} + {headroom_pct:g} % headroom) with any one replica lost",
-        f"a host (or GPU) runs {per_host} replicas"
+        f"a host (or GPU) runs {per_host} replica(s)"
         + (" (--per-host)" if replicas_per_host else f", the most one measured run ran together ({largest})")
         + "; N+1 covers one replica lost, not a whole host",
         "where the measured replicas shared one host (the local stack, a sweep on one GPU), the"
@@ -303,19 +303,23 @@ def scale_out_hint(model: ScalingModel, points: Sequence[PlanPoint], required: f
 
 def sweep_points(sweep: Mapping[str, Any], source: str) -> tuple[list[PlanPoint], str]:
     """The points of a sweep.json: its configurations done with a capacity and the same settings as the
-    best one but the replicas (and the same workload); the sentence saying which settings."""
+    best one (its `best`, else the done one of most capacity) but the replicas, and the same workload;
+    the sentence saying which settings."""
     configs = [c for c in sweep.get("configs") or [] if isinstance(c, dict)]
     if not configs:
         raise PlanError(f"{source}: sweep.json lists no configurations")
-    best = next((c for c in configs if c.get("id") == sweep.get("best")), None)
+    measured = [
+        c for c in configs if c.get("status") == "done" and isinstance(c.get("capacity"), int | float)
+    ]
+    named = [c for c in configs if c.get("id") == sweep.get("best")]
+    best = named[0] if named else max(measured, key=lambda c: c["capacity"], default=None)
     if best is None:
-        raise PlanError(f"{source}: sweep.json names no best configuration to plan with (has it finished?)")
+        raise PlanError(f"{source}: no configuration of the sweep is done with a capacity (has it run?)")
     key = _settings_key(best)
-    same = [c for c in configs if _settings_key(c) == key and c.get("status") == "done"]
     points = [
         PlanPoint(f"{source}:{c.get('id')}", int(c["server"].get("replicas") or 1), float(c["capacity"]))
-        for c in same
-        if isinstance(c.get("capacity"), int | float)
+        for c in measured
+        if _settings_key(c) == key
     ]
     settings = ", ".join(
         f"{k}={v}" for k, v in sorted(best["server"].items()) if k != "replicas" and v is not None
