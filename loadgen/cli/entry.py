@@ -15,6 +15,7 @@ from rich.console import Console
 from loadgen.cli.commands import (
     chaos,
     compare,
+    plan,
     prepare_audio,
     ramp,
     report,
@@ -27,7 +28,7 @@ from loadgen.cli.commands import (
 from loadgen.cli.commands.common import Parser
 from loadgen.core.errors import UserError
 
-COMMANDS = (run, prepare_audio, simulate, chaos, report, compare, serve, ramp, soak, sweep)
+COMMANDS = (run, prepare_audio, simulate, chaos, report, compare, plan, serve, ramp, soak, sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from exporters.docker_containers import DockerSource
 from exporters.exposition import render
 from exporters.poller import Poller, PollStats
 from tests.metrics_text import samples_of
+from tests.unix_app import serve_unix
 
 pytestmark = pytest.mark.integration
 
@@ -83,16 +83,10 @@ def _engine_app(engine: FakeEngine) -> web.Application:
 
 @pytest.fixture
 async def fake_engine() -> AsyncIterator[FakeEngine]:
-    with tempfile.TemporaryDirectory(prefix="dk") as directory:  # short: UNIX socket paths are limited
-        socket_path = Path(directory) / "docker.sock"
-        engine = FakeEngine(url=f"unix://{socket_path}")
-        runner = web.AppRunner(_engine_app(engine), access_log=None)
-        await runner.setup()
-        await web.UnixSite(runner, str(socket_path)).start()
-        try:
-            yield engine
-        finally:
-            await runner.cleanup()
+    engine = FakeEngine(url="")
+    async with serve_unix(_engine_app(engine)) as url:
+        engine.url = url
+        yield engine
 
 
 def _exporter(source: DockerSource) -> tuple[Poller, CollectorRegistry]:
