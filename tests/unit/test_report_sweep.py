@@ -126,8 +126,10 @@ def test_figures_at_capacity_come_from_the_median_run_s_capacity_window(tmp_path
     assert (c.capacity, c.low, c.high, c.runs, c.capacities) == (8, 7, 10, 3, [7, 8, 10])
     assert c.per_replica == 4.0 and c.per_core == 4.0 and c.per_gpu is None  # 8 / 2 replicas, 8 / 2 cores
     at = c.at_capacity
-    assert at is not None and (at.step, at.clients) == (15, 8)
-    assert at.lag_p95 == pytest.approx(0.38) and at.wer == WER and at.goodput == pytest.approx(4.0)
+    assert at is not None and (at.row.index, at.row.clients) == (15, 8)
+    assert (
+        at.row.lag_p95 == pytest.approx(0.38) and at.row.wer == WER and at.row.goodput == pytest.approx(4.0)
+    )
     assert at.cpu_cores == pytest.approx(1.85) and at.cpu_share == pytest.approx(0.925)
     assert at.gpu_util_pct == {}
     md = (path / "sweep_report.md").read_text()
@@ -230,3 +232,19 @@ def test_a_damaged_sweep_json_is_one_line_and_exit_3(tmp_path, capsys):
     assert main(["report", str(path)]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sweep.json: not JSON" in err[0], err
+
+
+def test_a_damaged_run_dir_and_a_different_recorded_best_are_named(tmp_path):
+    configs = [config("a", 1, [4]), config("b", 2, [6]), config("c", 1, [9])]
+    path = write_sweep(tmp_path / "s", configs, repeat=1)
+    data = read_json(path / "sweep.json")
+    (path / "sweep.json").write_text(json.dumps(data | {"best": "a"}))
+    (path / "configs" / "c" / "run.json").write_text("{torn")
+    warnings: list[str] = []
+    sweep = write_sweep_report(path, warnings.append)
+    c = sweep.configs[2]
+    assert c.capacity == 9 and c.at_capacity is None  # as sweep.json records it, nothing at capacity
+    assert len(warnings) == 1 and warnings[0].startswith("c: ") and "not JSON" in warnings[0]
+    assert c.notes and c.notes[0].startswith("run directory unreadable")
+    assert sweep.decision.best == "c"  # sweep.json's capacity still counts
+    assert sweep.notes == ["sweep.json names a best; the run directories give c (used)"]

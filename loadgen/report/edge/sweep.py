@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from loadgen.report.model.report import RunInputs
 from loadgen.report.model.sweep import (
     ServerSettings,
     SweepConfig,
+    SweepInfo,
     SweepInputs,
     SweepReport,
     build_sweep_report,
@@ -61,18 +63,12 @@ def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _server(data: Any) -> ServerSettings:
-    s = _object(data)
-    return ServerSettings(
-        mode=_str(s.get("mode")),
-        replicas=_int(s.get("replicas")),
-        batch_max_size=_int(s.get("batch_max_size")),
-        batch_max_queue_wait_s=_num(s.get("batch_max_queue_wait_s")),
-        model=_str(s.get("model")),
-        compute_type=_str(s.get("compute_type")),
-        omp_threads=_int(s.get("omp_threads")),
-        max_clients=_int(s.get("max_clients")),
-    )
+_OPTIONAL = {"int | None": _int, "float | None": _num, "str | None": _str}
+
+
+def _optional_fields(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional fields of dataclass `cls` read from `data`: a missing or mistyped value is None."""
+    return {f.name: _OPTIONAL[str(f.type)](data.get(f.name)) for f in fields(cls) if str(f.type) in _OPTIONAL}
 
 
 def _config(data: Any, where: str) -> SweepConfig:
@@ -82,15 +78,10 @@ def _config(data: Any, where: str) -> SweepConfig:
         raise RunDirError(f"{where}: a configuration without an id; the sweep directory is damaged")
     return SweepConfig(
         id=config_id,
-        server=_server(c.get("server")),
+        server=ServerSettings(**_optional_fields(ServerSettings, _object(c.get("server")))),
         workload={str(k): str(v) for k, v in _object(c.get("workload")).items()},
         status=_str(c.get("status")) or "pending",
-        run_dir=_str(c.get("run_dir")),
-        capacity=_num(c.get("capacity")),
-        low=_num(c.get("low")),
-        high=_num(c.get("high")),
-        error=_str(c.get("error")),
-        wall_s=_num(c.get("wall_s")),
+        **_optional_fields(SweepConfig, c),
     )
 
 
@@ -125,21 +116,13 @@ def read_sweep(path: Path, warn: Callable[[str], None]) -> SweepInputs:
             warn(f"{config.id}: {exc}")
     info = _object(data.get("target_info"))
     gpus = info.get("gpus")
-    return SweepInputs(
+    sweep = SweepInfo(
         path=str(path),
-        matrix_file=_str(data.get("matrix_file")),
-        target=_str(data.get("target")),
-        host_cpus=_num(info.get("host_cpus")),
         gpus=tuple(str(g) for g in gpus) if isinstance(gpus, list) else (),
         repeat=_int(data.get("repeat")) or 1,
-        started_at=_num(data.get("started_at")),
-        updated_at=_num(data.get("updated_at")),
-        wall_s=_num(data.get("wall_s")),
-        recorded_best=_str(data.get("best")),
-        configs=configs,
-        runs=runs,
-        unreadable=unreadable,
+        **_optional_fields(SweepInfo, {**data, "host_cpus": info.get("host_cpus")}),
     )
+    return SweepInputs(sweep, configs, runs, unreadable)
 
 
 def write_sweep_report(sweep_dir: Path, warn: Callable[[str], None] = warn_stderr) -> SweepReport:

@@ -81,19 +81,26 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class SweepInfo:
+    """What sweep.json says of the whole sweep."""
+
+    path: str
+    gpus: tuple[str, ...]  # target_info: one entry per GPU
+    repeat: int
+    matrix_file: str | None = None
+    target: str | None = None
+    host_cpus: float | None = None  # target_info
+    started_at: float | None = None
+    updated_at: float | None = None
+    wall_s: float | None = None
+    best: str | None = None  # what sweep.json names best
+
+
+@dataclass(frozen=True)
 class SweepInputs:
     """sweep.json and the inputs of every configuration's run directory that could be read."""
 
-    path: str
-    matrix_file: str | None
-    target: str | None
-    host_cpus: float | None  # target_info
-    gpus: tuple[str, ...]  # target_info: one entry per GPU
-    repeat: int
-    started_at: float | None
-    updated_at: float | None
-    wall_s: float | None
-    recorded_best: str | None  # what sweep.json names best
+    info: SweepInfo
     configs: list[SweepConfig]
     runs: dict[str, RunInputs] = field(default_factory=dict)  # by configuration id
     unreadable: dict[str, str] = field(default_factory=dict)  # configuration id -> why its run dir is not
@@ -101,13 +108,9 @@ class SweepInputs:
 
 @dataclass(frozen=True)
 class AtCapacity:
-    """The window that proves the capacity: its figures and what it used."""
+    """The window that proves the capacity (its p95 lag, WER, goodput...) and what it used."""
 
-    step: int
-    clients: int
-    lag_p95: float | None
-    wer: float | None
-    goodput: float | None
+    row: StepRow
     cpu_cores: float | None  # all replicas together; None: not measured
     cpu_share: float | None  # of the host's cores
     gpu_util_pct: dict[str, float]  # by GPU; empty: not measured
@@ -160,15 +163,7 @@ class Decision:
 class SweepReport:
     """The whole comparison."""
 
-    path: str
-    matrix_file: str | None
-    target: str | None
-    host_cpus: float | None
-    gpus: list[str]
-    repeat: int
-    started_at: float | None
-    updated_at: float | None
-    wall_s: float | None
+    info: SweepInfo
     decision: Decision
     configs: list[ConfigResult]  # in matrix order
     notes: list[str]
@@ -202,16 +197,7 @@ def _at_capacity(report: Report, host_cpus: float | None) -> AtCapacity | None:
     cores = [u.cpu_cores for u in usage.replicas.values() if u.cpu_cores is not None] if usage else []
     cpu = sum(cores) if cores else None
     gpus = {g: u.util_pct for g, u in usage.gpus.items() if u.util_pct is not None} if usage else {}
-    return AtCapacity(
-        step=row.index,
-        clients=row.clients,
-        lag_p95=row.lag_p95,
-        wer=row.wer,
-        goodput=row.goodput,
-        cpu_cores=cpu,
-        cpu_share=cpu / host_cpus if cpu is not None and host_cpus else None,
-        gpu_util_pct=gpus,
-    )
+    return AtCapacity(row, cpu, cpu / host_cpus if cpu is not None and host_cpus else None, gpus)
 
 
 def _ratio(value: float | None, per: float | None) -> float | None:
@@ -226,8 +212,8 @@ def _config(config: SweepConfig, inputs: SweepInputs) -> ConfigResult:
     report = build_report(run) if run is not None else None
     capacities: list[int | None] = []  # unknown without the run directory
     capacity, low, high = config.capacity, config.low, config.high
-    runs = 0 if capacity is None else max(inputs.repeat, 1)
-    host_cpus, replicas, at_capacity = inputs.host_cpus, config.server.replicas, None
+    runs = 0 if capacity is None else max(inputs.info.repeat, 1)
+    host_cpus, replicas, at_capacity = inputs.info.host_cpus, config.server.replicas, None
     if report is not None:
         repeated = report.repeated
         if repeated is not None:
@@ -262,7 +248,7 @@ def _config(config: SweepConfig, inputs: SweepInputs) -> ConfigResult:
         high=high,
         per_replica=_ratio(capacity, replicas),
         per_core=_ratio(capacity, host_cpus),
-        per_gpu=_ratio(capacity, len(inputs.gpus)),
+        per_gpu=_ratio(capacity, len(inputs.info.gpus)),
         host_cpus=host_cpus,
         at_capacity=at_capacity,
         wall_s=config.wall_s,
@@ -320,25 +306,12 @@ def build_sweep_report(inputs: SweepInputs) -> SweepReport:
     configs = [_config(c, inputs) for c in inputs.configs]
     decision = decide(configs)
     notes = []
-    if inputs.recorded_best is not None and inputs.recorded_best != decision.best:
+    recorded = inputs.info.best
+    if recorded is not None and recorded != decision.best:
         notes.append(
-            f"sweep.json names {inputs.recorded_best} best; the run directories give "
-            f"{decision.best or 'none'} (used)"
+            f"sweep.json names {recorded} best; the run directories give {decision.best or 'none'} (used)"
         )
-    return SweepReport(
-        path=inputs.path,
-        matrix_file=inputs.matrix_file,
-        target=inputs.target,
-        host_cpus=inputs.host_cpus,
-        gpus=list(inputs.gpus),
-        repeat=inputs.repeat,
-        started_at=inputs.started_at,
-        updated_at=inputs.updated_at,
-        wall_s=inputs.wall_s,
-        decision=decision,
-        configs=configs,
-        notes=notes,
-    )
+    return SweepReport(inputs.info, decision, configs, notes)
 
 
 def cpu_text(at: AtCapacity | None) -> str:
@@ -409,9 +382,9 @@ def _config_cells(c: ConfigResult) -> list[str]:
         number(c.per_replica),
         number(c.per_core),
         number(c.per_gpu),
-        seconds(None if at is None else at.lag_p95),
-        percent(None if at is None else at.wer),
-        number(None if at is None else at.goodput),
+        seconds(None if at is None else at.row.lag_p95),
+        percent(None if at is None else at.row.wer),
+        number(None if at is None else at.row.goodput),
         cpu_text(at),
         gpu_text(at),
         number(c.wall_s, 0),
@@ -431,7 +404,7 @@ COMPACT_CONFIG = (
 
 def configs_table(sweep: SweepReport, columns: Sequence[str] = CONFIG_HEADERS) -> Table:
     """One row per configuration in matrix order; the per-GPU column only when the target has GPUs."""
-    headers = [h for h in columns if sweep.gpus or h != "per GPU"]
+    headers = [h for h in columns if sweep.info.gpus or h != "per GPU"]
     keep = [CONFIG_HEADERS.index(h) for h in headers]
     return Table(headers, [[cells[i] for i in keep] for cells in map(_config_cells, sweep.configs)])
 
@@ -443,17 +416,18 @@ def compact_configs_table(sweep: SweepReport) -> Table:
 
 def sweep_table(sweep: SweepReport) -> Table:
     """What was swept, where and when."""
+    info = sweep.info
     return Table(
         ["", ""],
         [
-            ["directory", sweep.path],
-            ["matrix", sweep.matrix_file or DASH],
-            ["target", sweep.target or DASH],
-            ["host CPUs", number(sweep.host_cpus, 0)],
-            ["GPUs", ", ".join(sweep.gpus) or "none"],
-            ["searches per configuration (--repeat)", str(sweep.repeat)],
-            ["started / updated", f"{when(sweep.started_at)} / {when(sweep.updated_at)}"],
-            ["wall time", DASH if sweep.wall_s is None else f"{sweep.wall_s:.0f} s"],
+            ["directory", info.path],
+            ["matrix", info.matrix_file or DASH],
+            ["target", info.target or DASH],
+            ["host CPUs", number(info.host_cpus, 0)],
+            ["GPUs", ", ".join(info.gpus) or "none"],
+            ["searches per configuration (--repeat)", str(info.repeat)],
+            ["started / updated", f"{when(info.started_at)} / {when(info.updated_at)}"],
+            ["wall time", DASH if info.wall_s is None else f"{info.wall_s:.0f} s"],
         ],
     )
 

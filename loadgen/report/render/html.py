@@ -115,4 +115,4 @@ def render_sweep_html(sweep: SweepReport, capacity_png: bytes | None) -> str:
     banner = f'<div class="banner {"pass" if found else "fail"}">{escape(sweep.decision.sentence)}</div>'
     made: dict[str, Callable[[], bytes | None]] = {"capacity": lambda: capacity_png}
     body = "\n".join(_section_html(s, made) for s in sweep_sections(sweep))
-    return _page("WhisperLive sweep comparison", sweep.path, banner, body)
+    return _page("WhisperLive sweep comparison", sweep.info.path, banner, body)

@@ -36,7 +36,7 @@ def render_md(report: Report) -> str:
 
 def render_sweep_md(sweep: SweepReport, plot: str | None) -> str:
     """The sweep's comparison as Markdown, the decision first; `plot` is the capacity PNG beside it."""
-    title = f"# WhisperLive sweep comparison: `{sweep.path}`"
+    title = f"# WhisperLive sweep comparison: `{sweep.info.path}`"
     body = "\n\n".join(_section_md(s) for s in sweep_sections(sweep))
     image = f"\n\n![capacity per configuration]({plot})" if plot else ""
     return f"{title}\n\n**{sweep.decision.sentence}**\n\n{body}{image}\n"
