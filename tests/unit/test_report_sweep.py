@@ -193,6 +193,9 @@ def test_failed_and_pending_configs_are_listed_with_their_error(tmp_path):
         ("later", "pending", None),
     ]
     md = (path / "sweep_report.md").read_text()
+    assert sweep.notes == [
+        "2 of 3 configurations did not finish (broken, later): the best is the best of the finished ones"
+    ]
     assert "## Failed or unfinished configurations" in md and "| broken | failed | replica 2 not ready" in md
 
 
@@ -222,7 +225,14 @@ def test_report_files_and_exit_codes_of_loadgen_report(tmp_path, capsys):
 
     none = write_sweep(tmp_path / "n", [config("x", 1, [0]), config("y", 1, None, status="failed")], 1)
     assert main(["report", str(none)]) == 1  # knee 0: even 1 client fails
-    assert write_sweep_report(none).decision.spread == NONE
+    sweep = write_sweep_report(none)
+    assert (
+        sweep.decision.spread == NONE
+        and sweep.decision.sentence == "No finished configuration found a capacity."
+    )
+    assert sweep.configs[0].notes == [
+        "even 1 client failed: no capacity found (p95 transcript lag 0.71 s > 0.50 s)"
+    ]
 
 
 def test_a_damaged_sweep_json_is_one_line_and_exit_3(tmp_path, capsys):
@@ -247,4 +257,11 @@ def test_a_damaged_run_dir_and_a_different_recorded_best_are_named(tmp_path):
     assert len(warnings) == 1 and warnings[0].startswith("c: ") and "not JSON" in warnings[0]
     assert c.notes and c.notes[0].startswith("run directory unreadable")
     assert sweep.decision.best == "c"  # sweep.json's capacity still counts
-    assert sweep.notes == ["sweep.json names a best; the run directories give c (used)"]
+    assert sweep.notes == ["sweep.json names a best; this comparison finds c"]
+
+
+def test_an_even_number_of_runs_takes_the_lower_middle_run_s_window(tmp_path):
+    path = write_sweep(tmp_path / "s", [config("a", 2, [6, 8])], repeat=2)
+    c = write_sweep_report(path).configs[0]
+    assert (c.capacity, c.low, c.high, c.per_replica) == (7, 6, 8, 3.5)
+    assert c.at_capacity is not None and (c.at_capacity.row.repeat, c.at_capacity.row.clients) == (0, 6)

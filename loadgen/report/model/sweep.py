@@ -231,6 +231,8 @@ def _config(config: SweepConfig, inputs: SweepInputs) -> ConfigResult:
         host_cpus = host_cpus or report.run.host_cpus
         replicas = replicas or report.run.replicas
         at_capacity = _at_capacity(report, host_cpus)
+        if capacity is None:
+            notes.append(report.verdict.headline)  # why the run found none
     elif config.status == DONE:
         notes.append("no run directory to read: capacity as sweep.json records it, nothing at capacity")
     return ConfigResult(
@@ -308,8 +310,12 @@ def build_sweep_report(inputs: SweepInputs) -> SweepReport:
     notes = []
     recorded = inputs.info.best
     if recorded is not None and recorded != decision.best:
+        notes.append(f"sweep.json names {recorded} best; this comparison finds {decision.best or 'none'}")
+    unfinished = [c.id for c in configs if c.status != DONE]
+    if unfinished and decision.best is not None:
         notes.append(
-            f"sweep.json names {recorded} best; the run directories give {decision.best or 'none'} (used)"
+            f"{len(unfinished)} of {len(configs)} configurations did not finish ({', '.join(unfinished)}): "
+            "the best is the best of the finished ones"
         )
     return SweepReport(inputs.info, decision, configs, notes)
 
