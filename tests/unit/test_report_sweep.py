@@ -96,7 +96,7 @@ def write_sweep(
         "matrix_file": "matrix.toml",
         "matrix": {},
         "target": "local",
-        "target_info": target_info or {"host_cpus": 2},
+        "target_info": target_info or {"cpus": 2},  # as the local target describes itself
         "started_at": T0,
         "updated_at": T0 + 900,
         "wall_s": 900.0,
@@ -145,8 +145,8 @@ def test_a_margin_beyond_the_spread_names_the_best(tmp_path):
     d = write_sweep_report(path).decision
     assert (d.best, d.runner_up, d.margin, d.spread) == ("batch-b8-r3", "single-r1", 3, LARGER)
     assert d.margin_pct == pytest.approx(100 * 3 / 7)
-    head = "Deploy batch-b8-r3 (batch 8, 3 replicas, OMP 1, tiny.en): 10 concurrent streams (range 10"
-    assert d.sentence.startswith(head)
+    settings = "batch, replicas 3, batch size 8, tiny.en, OMP 1"
+    assert d.sentence.startswith(f"Deploy batch-b8-r3 ({settings}): 10 concurrent streams (range 10")
     assert "3 more than single-r1 at 7 (range 6" in d.sentence and "+42.9 %" in d.sentence
     assert "larger than the run-to-run spread" in d.sentence
 

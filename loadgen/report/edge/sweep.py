@@ -3,7 +3,8 @@ sweep_report.md, sweep_report.html, sweep_report.json and sweep_capacity.png int
 
 `write_sweep_report(sweep_dir)` is what `loadgen sweep` calls at its end and `loadgen report DIR` calls on
 a directory holding sweep.json. Resources come from each run's summary.json (what its own report saved
-from Prometheus); Prometheus is not queried again.
+from Prometheus); Prometheus is not queried again. The host's cores are target_info's `host_cpus` (or
+`cpus`), its GPUs target_info's `gpus` (a list, one entry per GPU, or a count).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from loadgen.report.edge.inputs import RunDirError, read_inputs
 from loadgen.report.edge.output import warn_stderr, write_text
 from loadgen.report.model.report import RunInputs
 from loadgen.report.model.sweep import (
-    ServerSettings,
     SweepConfig,
     SweepInfo,
     SweepInputs,
@@ -63,6 +63,14 @@ def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and value != ""
+
+
+def _text(value: str | float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 _OPTIONAL = {"int | None": _int, "float | None": _num, "str | None": _str}
 
 
@@ -76,12 +84,13 @@ def _config(data: Any, where: str) -> SweepConfig:
     config_id = _str(c.get("id"))
     if config_id is None:
         raise RunDirError(f"{where}: a configuration without an id; the sweep directory is damaged")
+    server = _object(c.get("server"))
     return SweepConfig(
         id=config_id,
-        server=ServerSettings(**_optional_fields(ServerSettings, _object(c.get("server")))),
+        server={str(k): _text(v) for k, v in server.items() if _scalar(v)},
         workload={str(k): str(v) for k, v in _object(c.get("workload")).items()},
         status=_str(c.get("status")) or "pending",
-        **_optional_fields(SweepConfig, c),
+        **_optional_fields(SweepConfig, {**c, "replicas": server.get("replicas")}),
     )
 
 
@@ -97,6 +106,13 @@ def _sweep_json(path: Path) -> Mapping[str, Any]:
             f"{path / SWEEP_JSON}: not a sweep (no configs list); the sweep directory is damaged"
         )
     return data
+
+
+def _gpus(value: Any) -> tuple[str, ...]:
+    """target_info's GPUs: a list (one entry, e.g. a name, per GPU) or a count."""
+    if isinstance(value, list):
+        return tuple(str(g) for g in value)
+    return tuple(str(i) for i in range(_int(value) or 0))
 
 
 def read_sweep(path: Path, warn: Callable[[str], None]) -> SweepInputs:
@@ -115,12 +131,11 @@ def read_sweep(path: Path, warn: Callable[[str], None]) -> SweepInputs:
             unreadable[config.id] = str(exc)
             warn(f"{config.id}: {exc}")
     info = _object(data.get("target_info"))
-    gpus = info.get("gpus")
     sweep = SweepInfo(
         path=str(path),
-        gpus=tuple(str(g) for g in gpus) if isinstance(gpus, list) else (),
+        gpus=_gpus(info.get("gpus")),
         repeat=_int(data.get("repeat")) or 1,
-        **_optional_fields(SweepInfo, {**data, "host_cpus": info.get("host_cpus")}),
+        **_optional_fields(SweepInfo, {**data, "host_cpus": info.get("host_cpus", info.get("cpus"))}),
     )
     return SweepInputs(sweep, configs, runs, unreadable)
 

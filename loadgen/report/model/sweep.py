@@ -34,34 +34,22 @@ LARGER, WITHIN, UNKNOWN, ALONE, NONE = (
 NOT_MEASURED = "not measured"
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    """The server settings of one configuration (None: not set, the server's default)."""
+# How a server setting reads in a label ("{}" is its value); a setting not named here reads "name value".
+SETTING_TEXT = {
+    "mode": "{}",
+    "replicas": "replicas {}",
+    "batch_max_size": "batch size {}",
+    "batch_max_queue_wait_s": "queue wait {} s",
+    "model": "{}",
+    "compute_type": "{}",
+    "omp_threads": "OMP {}",
+    "max_clients": "max clients {}",
+}
 
-    mode: str | None = None  # "single" or "batch"
-    replicas: int | None = None
-    batch_max_size: int | None = None
-    batch_max_queue_wait_s: float | None = None
-    model: str | None = None
-    compute_type: str | None = None
-    omp_threads: int | None = None
-    max_clients: int | None = None
 
-    def label(self) -> str:
-        """ "batch 8, 3 replicas, OMP 1, tiny.en": the settings that are set, in a fixed order."""
-        mode = self.mode or "?"
-        if self.batch_max_size is not None:
-            mode += f" {self.batch_max_size}"
-        parts = [
-            mode,
-            None if self.batch_max_queue_wait_s is None else f"wait {self.batch_max_queue_wait_s:g} s",
-            None if self.replicas is None else f"{self.replicas} replica{'' if self.replicas == 1 else 's'}",
-            None if self.omp_threads is None else f"OMP {self.omp_threads}",
-            self.model,
-            self.compute_type,
-            None if self.max_clients is None else f"max clients {self.max_clients}",
-        ]
-        return ", ".join(p for p in parts if p)
+def settings_label(server: dict[str, str]) -> str:
+    """ "batch, replicas 3, batch size 8, tiny.en, OMP 1": the settings set, in sweep.json's order."""
+    return ", ".join(SETTING_TEXT.get(name, f"{name} {{}}").format(value) for name, value in server.items())
 
 
 @dataclass(frozen=True)
@@ -69,7 +57,8 @@ class SweepConfig:
     """One configuration as sweep.json records it."""
 
     id: str
-    server: ServerSettings
+    server: dict[str, str]  # the server settings sweep.json sets (its nulls left out), as text
+    replicas: int | None
     workload: dict[str, str]  # traffic flag -> value
     status: str
     run_dir: str | None
@@ -121,8 +110,9 @@ class ConfigResult:
     """One configuration in the comparison."""
 
     id: str
-    settings: str
-    server: ServerSettings
+    settings: str  # the server settings' label
+    server: dict[str, str]
+    replicas: int | None  # sweep.json's, else the run's run.json
     workload: dict[str, str]
     status: str
     error: str | None
@@ -213,7 +203,7 @@ def _config(config: SweepConfig, inputs: SweepInputs) -> ConfigResult:
     capacities: list[int | None] = []  # unknown without the run directory
     capacity, low, high = config.capacity, config.low, config.high
     runs = 0 if capacity is None else max(inputs.info.repeat, 1)
-    host_cpus, replicas, at_capacity = inputs.info.host_cpus, config.server.replicas, None
+    host_cpus, replicas, at_capacity = inputs.info.host_cpus, config.replicas, None
     if report is not None:
         repeated = report.repeated
         if repeated is not None:
@@ -237,8 +227,9 @@ def _config(config: SweepConfig, inputs: SweepInputs) -> ConfigResult:
         notes.append("no run directory to read: capacity as sweep.json records it, nothing at capacity")
     return ConfigResult(
         id=config.id,
-        settings=config.server.label(),
-        server=config.server,
+        settings=settings_label(config.server),
+        server=dict(config.server),
+        replicas=replicas,
         workload=dict(config.workload),
         status=config.status,
         error=config.error,
@@ -262,7 +253,7 @@ def _ranked(configs: Sequence[ConfigResult]) -> list[ConfigResult]:
     """Finished configurations with a capacity, best first: capacity, then fewer replicas, then order."""
     order = {c.id: i for i, c in enumerate(configs)}
     found = [c for c in configs if c.status == DONE and c.capacity is not None]
-    return sorted(found, key=lambda c: (-(c.capacity or 0), c.server.replicas or 0, order[c.id]))
+    return sorted(found, key=lambda c: (-(c.capacity or 0), c.replicas or 0, order[c.id]))
 
 
 def _cap(c: ConfigResult, unit: str = "") -> str:
@@ -286,7 +277,7 @@ def decide(configs: Sequence[ConfigResult]) -> Decision:
     versus = f"{runner.id} at {_cap(runner)}"
     if margin == 0:
         head = f"{lead}, tied with {versus}"
-        if (best.server.replicas or 0) < (runner.server.replicas or 0):
+        if (best.replicas or 0) < (runner.replicas or 0):
             head += " and on fewer replicas"
     else:
         head = f"{lead}, {margin:g} more than {versus}" + ("" if pct is None else f", +{pct:.1f} %")
