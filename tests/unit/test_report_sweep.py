@@ -167,6 +167,7 @@ def test_one_run_per_config_leaves_the_spread_unknown(tmp_path):
     assert "single run per config: spread unknown" in d.sentence
     b = sweep.configs[1]
     assert (b.capacity, b.low, b.high, b.runs, b.per_replica) == (9, 9, 9, 1, 3.0)
+    assert b.range_text() == "—"  # one search: no range to show
 
 
 def test_a_tie_goes_to_fewer_replicas(tmp_path):

@@ -131,8 +131,8 @@ class ConfigResult:
     notes: list[str]
 
     def range_text(self) -> str:
-        """ "3-4" (an en dash), or a dash without a capacity."""
-        if self.low is None or self.high is None:
+        """ "3-4" (an en dash), or a dash without a capacity or with a single search (spread unknown)."""
+        if self.low is None or self.high is None or self.runs < 2:
             return DASH
         return f"{self.low:g}{EN_DASH}{self.high:g}"
 
