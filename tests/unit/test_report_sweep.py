@@ -224,6 +224,9 @@ def test_report_files_and_exit_codes_of_loadgen_report(tmp_path, capsys):
     md = (path / "sweep_report.md").read_text()
     assert md.index("Deploy b") < md.index("## Configurations") and "sweep_capacity.png" in md
 
+    assert main(["report", str(path), "--prometheus", "http://127.0.0.1:1"]) == 0
+    assert "--prometheus is not used for a sweep directory" in capsys.readouterr().out
+
     none = write_sweep(tmp_path / "n", [config("x", 1, [0]), config("y", 1, None, status="failed")], 1)
     assert main(["report", str(none)]) == 1  # knee 0: even 1 client fails
     sweep = write_sweep_report(none)

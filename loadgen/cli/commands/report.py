@@ -44,6 +44,13 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     from loadgen.report.render.console import verdict_view
 
     if is_sweep_dir(args.run_dir):
+        if args.prometheus:
+            console.print(
+                "[yellow]warning[/] --prometheus is not used for a sweep directory: each configuration's "
+                "resources are those its summary.json saved (loadgen report DIR/configs/ID refreshes one)",
+                highlight=False,
+                soft_wrap=True,
+            )
         return _sweep_report(args.run_dir, console)
     url = None if args.no_prometheus else args.prometheus or manifest_prometheus(args.run_dir)
     report, html = generate_report(
