@@ -16,23 +16,25 @@ from loadgen.report.render.markdown import render_md
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 
 
-def _stderr(line: str) -> None:
+def warn_stderr(line: str) -> None:
+    """A warning line on stderr."""
     print(f"warning: {line}", file=sys.stderr)
 
 
 def generate_report(
-    run_dir: Path, prometheus_url: str | None, warn: Callable[[str], None] = _stderr
+    run_dir: Path, prometheus_url: str | None, warn: Callable[[str], None] = warn_stderr
 ) -> tuple[Report, Path]:
     """Read the run (and Prometheus), write the three files, return the report and the HTML path."""
     report = build_report(read_inputs(run_dir, prometheus_url, warn))
     write_json(run_dir / SUMMARY, report.to_json_dict())
-    _write_text(run_dir / REPORT_MD, render_md(report))
+    write_text(run_dir / REPORT_MD, render_md(report))
     html = run_dir / REPORT_HTML
-    _write_text(html, render_html(report))
+    write_text(html, render_html(report))
     return report, html
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
+    """Write `text` atomically (a temporary file, then a rename)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

@@ -100,16 +100,17 @@ class Report:
                 "high": self.repeated.high,
                 "headline": self.repeated.headline(),
             }
-        return _finite(data)
+        return json_ready(data)
 
 
-def _finite(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """`value` with every non-finite float (NaN, inf) as None: strict JSON."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_ready(v) for v in value]
     return value
 
 

@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.table import Table as RichTable
 
 from loadgen.report.model.report import Report
+from loadgen.report.model.sweep import SweepReport, answer_table, compact_configs_table
 from loadgen.report.model.tables import Table, compact_steps_table, verdict_table
 
 
@@ -26,3 +27,11 @@ def verdict_view(report: Report) -> Group:
     if report.rows:
         parts.append(rich_table(compact_steps_table(report.rows), "Steps (every column: report.md)"))
     return Group(*parts)
+
+
+def sweep_view(sweep: SweepReport) -> Group:
+    """The sweep's answer, then its configurations (every column: sweep_report.md)."""
+    return Group(
+        rich_table(answer_table(sweep), "Sweep comparison"),
+        rich_table(compact_configs_table(sweep), "Configurations (every column: sweep_report.md)"),
+    )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from html import escape
 
 from loadgen.report.model.report import Report, soak_windows
+from loadgen.report.model.sweep import SweepReport, sweep_sections
 from loadgen.report.model.tables import Section, Table, sections
 from loadgen.report.render import plots
 
@@ -96,9 +97,22 @@ def render_html(report: Report) -> str:
     )
     body = "\n".join(_section_html(s, made) for s in sections(report))
     title = f"WhisperLive capacity report: {report.run.kind}"
+    return _page(title, f"{report.run.path} · {report.run.status}", banner, body)
+
+
+def _page(title: str, sub: str, banner: str, body: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{CSS}</style></head><body><main><h1>{escape(title)}</h1>"
-        f'<div class="sub">{escape(report.run.path)} · {escape(report.run.status)}</div>'
+        f'<div class="sub">{escape(sub)}</div>'
         f"{banner}\n{body}\n</main></body></html>\n"
     )
+
+
+def render_sweep_html(sweep: SweepReport, capacity_png: bytes | None) -> str:
+    """The sweep's comparison as one self-contained page, the decision first, the capacity plot inline."""
+    found = sweep.decision.best is not None
+    banner = f'<div class="banner {"pass" if found else "fail"}">{escape(sweep.decision.sentence)}</div>'
+    made: dict[str, Callable[[], bytes | None]] = {"capacity": lambda: capacity_png}
+    body = "\n".join(_section_html(s, made) for s in sweep_sections(sweep))
+    return _page("WhisperLive sweep comparison", sweep.info.path, banner, body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loadgen.report.model.report import Report
+from loadgen.report.model.sweep import SweepReport, sweep_sections
 from loadgen.report.model.tables import Section, Table, sections
 
 
@@ -31,3 +32,11 @@ def render_md(report: Report) -> str:
     title = f"# WhisperLive capacity report: {report.run.kind} in `{report.run.path}`"
     body = "\n\n".join(_section_md(s) for s in sections(report))
     return f"{title}\n\n{body}\n\nPlots: see report.html next to this file.\n"
+
+
+def render_sweep_md(sweep: SweepReport, plot: str | None) -> str:
+    """The sweep's comparison as Markdown, the decision first; `plot` is the capacity PNG beside it."""
+    title = f"# WhisperLive sweep comparison: `{sweep.info.path}`"
+    body = "\n\n".join(_section_md(s) for s in sweep_sections(sweep))
+    image = f"\n\n![capacity per configuration]({plot})" if plot else ""
+    return f"{title}\n\n**{sweep.decision.sentence}**\n\n{body}{image}\n"

@@ -16,6 +16,7 @@ from loadgen.report.model.drift import SoakWindow
 from loadgen.report.model.knee import Knees
 from loadgen.report.model.recovery import Recovery
 from loadgen.report.model.steps import StepRow
+from loadgen.report.model.sweep import ConfigResult
 from loadgen.report.model.usage import StepResources
 from loadgen.report.model.usl import UslFit, usl_throughput
 
@@ -298,4 +299,26 @@ def recovery_plot(recovery: Recovery) -> bytes | None:
     ax.set_xticks(x, names, fontsize=8)
     ax.set(ylabel="% of connections", title="Connections per replica before and after the fault")
     ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def capacity_plot(configs: Sequence[ConfigResult], best: str | None) -> bytes | None:
+    """Capacity per configuration: a bar at the median, whiskers over the runs' range, the best in green."""
+    shown = [c for c in configs if c.capacity is not None]
+    if not shown:
+        return None
+    fig, ax = _figure()
+    x = np.arange(len(shown))
+    medians = np.array([c.capacity or 0.0 for c in shown])
+    below = medians - np.array(
+        [c.low if c.low is not None else m for c, m in zip(shown, medians, strict=True)]
+    )
+    above = (
+        np.array([c.high if c.high is not None else m for c, m in zip(shown, medians, strict=True)]) - medians
+    )
+    colors = ["#2e7d32" if c.id == best else "#1565c0" for c in shown]
+    ax.bar(x, medians, color=colors, yerr=[below, above], capsize=6, ecolor="black")
+    ax.set_xticks(x, [c.id for c in shown], rotation=30, ha="right", fontsize=8)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(ylabel="concurrent streams", title="Capacity per configuration (median, range of the runs)")
     return _png(fig)
