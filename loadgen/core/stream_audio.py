@@ -76,6 +76,14 @@ def build_plan(utterances: Sequence[np.ndarray], gap: np.ndarray | None = None) 
     return StreamPlan(tuple(pieces), frozenset(silent))
 
 
+def padded(plan: StreamPlan, seconds: float) -> StreamPlan:
+    """The plan followed by silence up to `seconds` of audio (unchanged when it is that long already)."""
+    missing = seconds - plan.duration_s
+    if missing * SAMPLE_RATE < 1:
+        return plan
+    return StreamPlan((*plan.pieces, silence(missing)), plan.silent | {len(plan.pieces)})
+
+
 def chunks(plan: StreamPlan, chunk_samples: int) -> Iterator[Chunk]:
     """Cut the plan into chunks of `chunk_samples`; a piece's last chunk may be short (never merged)."""
     position = 0

@@ -2,7 +2,8 @@
 
 New clients start at most `connect_rate` per second; when the target drops, the clients with the highest
 ids are retired at once (their session is cancelled and recorded as `stopped`, kind `retired`). Each client
-runs sessions back to back: one file per session, or continuous sessions of about `session_s` seconds.
+runs sessions back to back: one file per session, or continuous sessions of about `session_length` seconds
+(a distribution: each session draws its length from the client's own seeded generator).
 Sessions are launched by the runner's `SessionLauncher`, the same code `loadgen run` uses.
 """
 
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from dataclasses import dataclass
 
+from loadgen.core.arrivals import FIXED, SessionLength
 from loadgen.core.session_result import SUCCESSES
 from loadgen.data.corpus import Corpus
 from loadgen.live.runner import PER_FILE, SessionLauncher, session_utterances
 
+SIXTY_SECONDS = SessionLength(FIXED, 60.0)
 RETIRED, STOPPED_KIND = "retired", "stopped"  # error_kind of sessions the pool ended
 
 
@@ -25,9 +29,10 @@ class PoolShape:
 
     mode: str = PER_FILE
     connect_rate: float = 5.0  # new clients per second
-    session_s: float = 60.0  # continuous mode: audio per session before the client reconnects
+    session_length: SessionLength = SIXTY_SECONDS  # continuous mode: audio per session
     gap_s: float = 1.0  # continuous mode: silence between files
     retry_s: float = 1.0  # pause after a failed session before the client tries again
+    seed: int = 0  # of the session lengths: client i draws from its own generator
 
 
 class ClientPool:
@@ -98,8 +103,10 @@ class ClientPool:
             self._wake.set()
 
     async def _client(self, client: int) -> None:
-        mode, length, gap = self.shape.mode, self.shape.session_s, self.shape.gap_s
+        mode, gap = self.shape.mode, self.shape.gap_s
+        rng = random.Random(f"{self.shape.seed}:{client}")
         for seq in itertools.count():
+            length = self.shape.session_length.sample(rng)
             utterances = session_utterances(self.corpus, mode, client, seq, length, gap)
             result = await self.launcher.run(client, seq, utterances)
             if result.outcome not in SUCCESSES:

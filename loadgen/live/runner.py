@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from loadgen.core.arrivals import SessionLength
 from loadgen.core.schedule import continuous_selection, start_offset
 from loadgen.core.session_result import STOPPED, RunRecord, SessionResult
-from loadgen.core.stream_audio import build_plan, silence
+from loadgen.core.stream_audio import build_plan, padded, silence
 from loadgen.data.corpus import Corpus, Utterance
 from loadgen.live.session import SessionSettings, StreamSession
 from loadgen.telemetry.metrics import LoadgenMetrics
@@ -35,6 +37,8 @@ class LoadShape:
     mode: str = PER_FILE
     connect_rate: float = 5.0  # clients started per second
     gap_s: float = 1.0  # silence between files in continuous mode
+    session_length: SessionLength | None = None  # continuous: sessions of these lengths back to back
+    seed: int = 0  # of the session lengths: client i draws from its own generator
 
 
 def session_utterances(
@@ -68,8 +72,11 @@ class SessionLauncher:
         self.streams = 0
         self.peak_streams = 0
 
-    async def run(self, client: int, seq: int, utterances: list[Utterance]) -> SessionResult:
-        """Stream `utterances` as one session; a cancelled session is recorded as stopped, then re-raised."""
+    async def run(
+        self, client: int, seq: int, utterances: list[Utterance], length_s: float | None = None
+    ) -> SessionResult:
+        """Stream `utterances` as one session (then silence up to `length_s` seconds of audio, when given);
+        a cancelled session is recorded as stopped, then re-raised."""
         result = SessionResult(
             client=client,
             seq=seq,
@@ -78,6 +85,8 @@ class SessionLauncher:
             started_at=time.time(),
         )
         plan = build_plan([u.audio for u in utterances], self._gap)
+        if length_s is not None:
+            plan = padded(plan, length_s)
         session = StreamSession(
             self.settings, plan, result, _reference(utterances), self.metrics, lambda: self._ready(result)
         )
@@ -88,6 +97,7 @@ class SessionLauncher:
             result.fail(STOPPED, kind, "the load generator ended the session")
             raise
         finally:
+            result.ended_at = time.time()
             if result.server_ready_s is not None:
                 self._count(-1)
             self.metrics.session_finished(result)
@@ -140,6 +150,9 @@ class LoadRunner:
             max(0.0, start + start_offset(client, self.shape.connect_rate) - time.monotonic())
         )
         shape, n = self.shape, len(self.corpus.utterances)
+        if shape.mode == CONTINUOUS and shape.session_length is not None:
+            await self._sessions_of_sampled_lengths(client, shape.session_length, deadline)
+            return
         if shape.mode == CONTINUOUS:
             utterances = session_utterances(self.corpus, CONTINUOUS, client, 0, shape.duration_s, shape.gap_s)
             await self.launcher.run(client, 0, utterances)
@@ -149,6 +162,20 @@ class LoadRunner:
                 return
             utterances = session_utterances(self.corpus, PER_FILE, client, seq, None, 0.0)
             await self.launcher.run(client, seq, utterances)
+
+    async def _sessions_of_sampled_lengths(
+        self, client: int, length: SessionLength, deadline: float | None
+    ) -> None:
+        """Continuous sessions back to back, each of a length drawn from the client's own generator,
+        until the deadline (one session without one)."""
+        rng = random.Random(f"{self.shape.seed}:{client}")
+        for seq in itertools.count():
+            if seq and (deadline is None or time.monotonic() >= deadline):
+                return
+            chosen = session_utterances(
+                self.corpus, CONTINUOUS, client, seq, length.sample(rng), self.shape.gap_s
+            )
+            await self.launcher.run(client, seq, chosen)
 
 
 def _reference(utterances: list[Utterance]) -> str | None:

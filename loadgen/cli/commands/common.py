@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from loadgen.core.arrivals import ARRIVALS, CLOSED, SessionLength, parse_session_length
 from loadgen.core.errors import EXIT_USAGE, UsageError
 from loadgen.core.protocol import API_KEY_ENV, StreamOptions
 from loadgen.core.reconnect import ReconnectPolicy
@@ -42,6 +43,56 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
     return value
+
+
+def session_length(text: str) -> SessionLength:
+    """argparse type: `fixed:S`, `uniform:A,B`, `lognormal:MEAN,SD` or a plain number of seconds."""
+    try:
+        return parse_session_length(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_session_length_arg(group: argparse._ArgumentGroup, help_text: str, default: str | None) -> None:
+    """--session-length: a distribution of seconds of audio per session (docs/TRACES.md)."""
+    group.add_argument(
+        "--session-length",
+        dest="session_length",
+        type=session_length,
+        default=None if default is None else parse_session_length(default),
+        metavar="DIST",
+        help=f"{help_text}: fixed:S, uniform:A,B or lognormal:MEAN,SD seconds (a plain number is fixed)"
+        + (f" (default {default})" if default else ""),
+    )
+
+
+def add_arrival_args(group: argparse._ArgumentGroup) -> None:
+    """--arrival/--rate/--max-concurrency: open-model arrivals (docs/TRACES.md)."""
+    group.add_argument(
+        "--arrival",
+        dest="arrival",
+        choices=ARRIVALS,
+        default=CLOSED,
+        help="closed: a fixed number of clients (default); poisson or constant: sessions start at --rate per "
+        "second whatever the server does (an open model)",
+    )
+    group.add_argument(
+        "--rate", dest="rate", type=positive_float, metavar="R", help="open model: sessions per second"
+    )
+    group.add_argument(
+        "--max-concurrency",
+        dest="max_concurrency",
+        type=positive_int,
+        metavar="N",
+        help="open model: an arrival that finds N sessions in flight is dropped and counted (default none)",
+    )
+
+
+def add_seed_arg(group: argparse._ArgumentGroup) -> None:
+    """--seed: of every random draw of the workload (arrival times, session lengths)."""
+    group.add_argument(
+        "--seed", type=int, default=0, help="seed of the arrival times and session lengths (default 0)"
+    )
 
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:
@@ -236,13 +287,9 @@ def add_pool_args(parser: argparse.ArgumentParser, default_mode: str) -> None:
     load.add_argument(
         "--connect-rate", type=positive_float, default=5.0, help="new clients per second at most (default 5)"
     )
-    load.add_argument(
-        "--session-length",
-        type=positive_float,
-        default=300.0,
-        help="continuous mode: seconds of audio per session before the client reconnects (default 300)",
-    )
+    add_session_length_arg(load, "continuous mode: audio per session before the client reconnects", "300")
     load.add_argument("--gap", type=float, default=1.0, help="continuous mode: silence between files (s)")
+    add_seed_arg(load)
     add_event_loop_arg(parser)
 
 
@@ -257,4 +304,4 @@ def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio
 
 def pool_shape(args: argparse.Namespace) -> PoolShape:
     """PoolShape from the load flags."""
-    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap)
+    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap, seed=args.seed)
