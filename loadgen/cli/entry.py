@@ -12,11 +12,22 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from loadgen.cli.commands import chaos, compare, prepare_audio, ramp, report, run, serve, simulate, soak
+from loadgen.cli.commands import (
+    chaos,
+    compare,
+    prepare_audio,
+    ramp,
+    report,
+    run,
+    serve,
+    simulate,
+    soak,
+    trace,
+)
 from loadgen.cli.commands.common import Parser
 from loadgen.core.errors import UserError
 
-COMMANDS = (run, prepare_audio, simulate, chaos, report, compare, serve, ramp, soak)
+COMMANDS = (run, prepare_audio, simulate, chaos, report, compare, serve, ramp, soak, trace)
 
 
 def build_parser() -> argparse.ArgumentParser:
