@@ -53,6 +53,13 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def _handshakes(window: WindowSnapshot) -> str:
+    """Connect to SERVER_READY since the step's start, in ms, and the handshakes refused."""
+    h = window.handshake
+    times = "-" if h is None else f"{h.p50 * 1000:.0f} / {h.p95 * 1000:.0f} / {h.max * 1000:.0f} ms"
+    return f"{times}, {window.refusals or 0} refused"
+
+
 def live_view(state: RampState, timing: StepTiming, now: float) -> Table:
     """The current step, its clients, the window so far, the steps judged, the time left."""
     table = Table(title="loadgen ramp", title_justify="left", show_header=False)
@@ -67,6 +74,7 @@ def live_view(state: RampState, timing: StepTiming, now: float) -> Table:
         table.add_row("p95 transcript lag (window)", f"{_secs(_p95(window.transcript_lag))} s")
         table.add_row("WER (window)", _pct(window.wer))
         table.add_row("errors / refused (window)", f"{_errors(window)} / {window.sessions.get(REFUSED, 0)}")
+        table.add_row("handshakes (step): p50 / p95 / max, refused", _handshakes(window))
     if state.steps:
         last = state.steps[-1]
         table.add_row("last step", f"{last.clients} clients: {verdict_text(last)}")

@@ -19,7 +19,7 @@ from typing import Any
 from loadgen.core.kpi import LatencyStats
 from loadgen.core.untranscribed import Untranscribed
 
-LATENCIES = ("transcript_lag", "finalization_lag", "send_slip")
+LATENCIES = ("transcript_lag", "finalization_lag", "send_slip", "handshake")
 UNKNOWN_REPLICA = ""  # the replica of a session whose balancer did not name one (metrics label, JSON key)
 
 
@@ -106,6 +106,8 @@ _OPTIONAL_WINDOW_FIELDS = (
     "audio_untranscribed_s",
     "untranscribed",
     "histograms",
+    "handshake",
+    "refusals",
 )
 
 
@@ -137,6 +139,10 @@ class WindowSnapshot:
     audio_untranscribed_s: float | None = None
     untranscribed: Untranscribed | None = None
     histograms: dict[str, str] | None = None  # latency -> encoded HdrHistogram; None: not written
+    # connections since the step's start: connect to SERVER_READY (s), and handshakes refused (WAIT or an
+    # HTTP rejection); None: a record written before them (issue 16)
+    handshake: LatencyStats | None = None
+    refusals: int | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object, in the documented field order (the optional fields only when written)."""
@@ -180,6 +186,8 @@ class WindowSnapshot:
             histograms={str(k): str(v) for k, v in histograms.items() if isinstance(v, str)}
             if isinstance(histograms, Mapping)
             else None,
+            handshake=_latency(w.get("handshake")),
+            refusals=_int(w.get("refusals")),
         )
 
 
@@ -266,6 +274,7 @@ class StepRecord:
     shards: int | None = None  # merged: how many shards, and how far apart they started the step
     start_spread_s: float | None = None
     repeat: int | None = None  # `ramp --repeat R`: which repetition of the search (0..R-1)
+    rate: float | None = None  # rate mode (`--arrival poisson|constant`): the step's sessions per second
 
     @property
     def passed(self) -> bool | None:
@@ -291,6 +300,7 @@ class StepRecord:
             "shards": self.shards,
             "start_spread_s": self.start_spread_s,
             "repeat": self.repeat,
+            "rate": self.rate,
         }
         return data | {k: v for k, v in optional.items() if v is not None}
 
@@ -314,6 +324,7 @@ class StepRecord:
             shards=_int(r.get("shards")),
             start_spread_s=_num(r.get("start_spread_s")),
             repeat=_int(r.get("repeat")),
+            rate=_num(r.get("rate")),
         )
 
 

@@ -151,6 +151,8 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         audio_untranscribed_s=None if untranscribed is None else round(untranscribed.total_s, 3),
         untranscribed=untranscribed,
         histograms={k: merged(h[k] for h in encoded if k in h) for k in LATENCIES if blocks[k]} or None,
+        handshake=blocks["handshake"],
+        refusals=_known_sum([w.refusals for w in windows]),
     )
 
 

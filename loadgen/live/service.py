@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from loadgen.core.records import UNKNOWN_REPLICA, CorpusInfo, DriverStatus, WindowReading
+from loadgen.core.records import CorpusInfo, DriverStatus, WindowReading
 from loadgen.core.session_result import STOPPED, SessionResult
-from loadgen.core.window import Window
+from loadgen.core.window import Connect, Window
 from loadgen.data.corpus import Corpus
 from loadgen.data.results_file import JsonlWriter
 from loadgen.data.run_dir import SESSIONS, RunDir
@@ -98,7 +98,7 @@ class LoadService:
         self.step: int | None = None
         self.sessions_ended = 0
         self._connects_from: float | None = None  # when the target changed, until a window starts
-        self._connects: list[tuple[float, str | None]] = []  # (when, replica; None: failed) since then
+        self._connects: list[Connect] = []  # connection attempts since then
         self._recorder: JsonlWriter | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -117,14 +117,13 @@ class LoadService:
 
     def _ready(self, result: SessionResult) -> None:
         now = time.time()
-        replica = result.replica or UNKNOWN_REPLICA
-        self._note_connect(now, replica)
-        self.metrics.window.connected(now, replica)
+        self._note_connect(Connect.of(now, result))
         self.metrics.window.streams(now, self.launcher.streams)
 
-    def _note_connect(self, at: float, replica: str | None) -> None:
+    def _note_connect(self, attempt: Connect) -> None:
+        self.metrics.window.connect(attempt)
         if self._connects_from is not None:  # kept only between a target change and its first window
-            self._connects.append((at, replica))
+            self._connects.append(attempt)
 
     def _ended(self, result: SessionResult) -> None:
         now = time.time()
@@ -132,8 +131,7 @@ class LoadService:
         window.streams(now, self.launcher.streams)
         window.session_ended(now, result)
         if result.server_ready_s is None and result.outcome != STOPPED:
-            self._note_connect(now, None)
-            window.connect_failed(now)
+            self._note_connect(Connect.of(now, result))
         self.sessions_ended += 1
         wer = window.wer()
         if not math.isnan(wer):
@@ -172,11 +170,8 @@ class LoadService:
         # the first window after a target change also counts the connections made since that change
         since = self._connects_from if self._connects_from is not None else now
         window = Window(now, self.launcher.streams, connects_from=since)
-        for at, replica in self._connects if self._connects_from is not None else []:
-            if replica is None:
-                window.connect_failed(at)
-            else:
-                window.connected(at, replica)
+        for attempt in self._connects if self._connects_from is not None else []:
+            window.connect(attempt)
         self._connects_from, self._connects = None, []
         self.metrics.window = window
         self.metrics.step_wer.set(math.nan)

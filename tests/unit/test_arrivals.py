@@ -22,10 +22,14 @@ from loadgen.core.arrivals import (
     parse_session_length,
     settled_window,
 )
+from loadgen.core.records import StepRecord
 from loadgen.core.schedule import continuous_selection
 from loadgen.core.session_result import SessionResult
 from loadgen.core.stream_audio import build_plan, padded, silence
 from loadgen.core.trace import arrival_from_row, arrival_row, scaled, trace_of_sessions
+from loadgen.core.window import Window
+from loadgen.report.model.steps import step_row
+from loadgen.report.model.tables import steps_table
 
 
 @pytest.mark.parametrize(
@@ -153,3 +157,18 @@ def test_a_trace_of_a_run_starts_at_its_first_session():
 
     trace = trace_of_sessions([session(105.0, 0.0, 105.5, ["a"]), session(100.0, 30.0, 131.0, ["a", "b"])])
     assert trace == [Arrival(0.0, 30.0), Arrival(5.0, 0.5, None, "a")]
+
+
+def test_the_step_table_shows_rate_streams_and_handshakes_only_where_recorded():
+    window = Window(started_at=0.0, active=3)
+    window.connected(1.0, "r1", 0.120)
+    window.connect_failed(2.0, refused=True)
+    snap = window.snapshot(10.0)
+    rate_step = StepRecord(0, 2, "grow", 0.0, 0.0, 10.0, snap, None, rate=0.1)
+    table = steps_table([step_row(rate_step)])
+    cells = dict(zip(table.headers, table.rows[0], strict=True))
+    assert cells["rate (/s)"] == "0.1" and cells["streams"] == "3.00"
+    assert cells["handshake p50 / p95 / max (ms)"] == "120 / 120 / 120" and cells["refused handshakes"] == "1"
+    old = StepRecord.from_json({"index": 0, "clients": 2, "phase": "grow", "window": {"duration_s": 10}})
+    assert not {"rate (/s)", "streams", "refused handshakes"} & set(steps_table([step_row(old)]).headers)
+    assert StepRecord.from_json(rate_step.to_json_dict()).rate == 0.1

@@ -24,6 +24,7 @@ RUNS = ["ramp", "ramp-workers"]
 # fields added to the report since (issue 15): a report of an old run has them, every other field is equal
 ADDED = {"substitutions", "deletions", "insertions", "audio_untranscribed_s", "untranscribed"}
 ADDED |= {"goodput", "lag_p95_ci", "repeat"}  # rows: goodput and the p95 interval, computed by the report
+ADDED |= {"rate", "concurrency", "handshake", "handshake_refusals"}  # rows (issue 16): rate mode, churn
 
 
 def _without_added(value: Any) -> Any:
