@@ -77,11 +77,19 @@ def live_view(state: RampState, timing: StepTiming, now: float) -> Table:
         table.add_row("handshakes (step): p50 / p95 / max, refused", _handshakes(window))
     if state.steps:
         last = state.steps[-1]
-        table.add_row("last step", f"{last.clients} clients: {verdict_text(last)}")
+        table.add_row("last step", f"{load_text(last)}: {verdict_text(last)}")
     step_left = max(0.0, state.stage_ends_at - now) if state.stage_ends_at else None
     table.add_row("this stage ends in", _duration(step_left))
     table.add_row("time left", _duration(time_left(state, timing, now)))
     return table
+
+
+def load_text(step: StepRecord) -> str:
+    """What a step ran: "4 clients", or in rate mode "0.2/s (3.1 streams)"."""
+    if step.rate is None:
+        return f"{step.clients} clients"
+    active = None if step.window is None else step.window.active_clients
+    return f"{step.rate:g}/s" + ("" if active is None else f" ({active.avg:.1f} streams)")
 
 
 def verdict_text(step: StepRecord) -> str:
@@ -102,11 +110,12 @@ def verdict_table(steps: Sequence[StepRecord]) -> Table:
     """One row per judged step, in the order they ran (with the run of each, for `ramp --repeat`)."""
     table = Table(title="Verdict per step", title_justify="left")
     repeated = any(step.repeat is not None for step in steps)
+    rated = any(step.rate is not None for step in steps)
     for column in (
         "step",
         *(("run",) if repeated else ()),
         "phase",
-        "clients",
+        "rate (streams)" if rated else "clients",
         "p95 lag s",
         "WER",
         "conn ok",
@@ -126,7 +135,7 @@ def verdict_table(steps: Sequence[StepRecord]) -> Table:
             str(step.index),
             *run,
             step.phase,
-            str(step.clients),
+            load_text(step).removesuffix(" clients"),
             _secs(None if window is None else _p95(window.transcript_lag)),
             _pct(None if window is None else window.wer),
             _pct(_criterion(step, "connection_success")),
@@ -176,7 +185,7 @@ class LiveView:
             window = step.window
             lag = _secs(None if window is None else _p95(window.transcript_lag))
             self.console.print(
-                f"step {step.index} ({step.phase}) {step.clients} clients: p95 lag {lag} s, "
+                f"step {step.index} ({step.phase}) {load_text(step)}: p95 lag {lag} s, "
                 f"WER {_pct(None if window is None else window.wer)}: {verdict_text(step)}",
                 highlight=False,
                 soft_wrap=True,  # one line per step, whatever the width: the criteria stay on it

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 CLOSED, POISSON, CONSTANT = "closed", "poisson", "constant"
@@ -197,3 +197,37 @@ def open_figures(
         start_late_p50_s=round(late[len(late) // 2], 4),
         start_late_max_s=round(late[-1], 4),
     )
+
+
+@dataclass(frozen=True)
+class RateCapacity:
+    """A rate-mode ramp's answer: the highest passing arrival rate below the first failing one, and the
+    concurrency it produced (time-weighted mean streams of that step's window)."""
+
+    rate: float | None
+    concurrency: float | None
+    first_failure_rate: float | None
+    reason: str
+
+
+def rate_capacity(
+    capacity_level: int | None,
+    first_failure_level: int | None,
+    rate_of: Callable[[int], float],
+    concurrency_of: Mapping[int, float],
+) -> RateCapacity:
+    """The rate answer of a search over levels (level k runs at `rate_of(k)`); `concurrency_of`: the
+    measured mean streams of each passing level."""
+    rate = None if capacity_level is None else rate_of(capacity_level)
+    failed = None if first_failure_level is None else rate_of(first_failure_level)
+    streams = None if capacity_level is None else concurrency_of.get(capacity_level)
+    produced = "" if streams is None else f", producing {streams:.1f} concurrent streams"
+    if rate is None and failed is not None:
+        reason = f"even {failed:g}/s failed: no capacity found"
+    elif rate is None:
+        reason = "no step was judged"
+    elif failed is None:
+        reason = f"no step failed: capacity is at least {rate:g}/s{produced} (the limit was not reached)"
+    else:
+        reason = f"{rate:g}/s passed{produced}, {failed:g}/s failed"
+    return RateCapacity(rate, streams, failed, reason)

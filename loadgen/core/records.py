@@ -362,6 +362,7 @@ class DriverStatus:
     window_started_at: float | None
     sessions_ended: int
     recording: str | None  # the sessions file it appends to
+    rate: float | None = None  # rate mode: sessions started per second now (None: closed clients)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON answer."""
@@ -390,6 +391,7 @@ class DriverStatus:
             window_started_at=_field(s, "window_started_at", number, optional=True),
             sessions_ended=_field(s, "sessions_ended", int),
             recording=_field(s, "recording", str, optional=True),
+            rate=None if s.get("rate") is None else float(_field(s, "rate", number)),
         )
 
 

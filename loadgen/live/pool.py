@@ -14,7 +14,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from loadgen.core.arrivals import FIXED, SessionLength
+from loadgen.core.arrivals import CLOSED, FIXED, SessionLength
 from loadgen.core.session_result import SUCCESSES
 from loadgen.data.corpus import Corpus
 from loadgen.live.runner import PER_FILE, SessionLauncher, session_utterances
@@ -33,6 +33,8 @@ class PoolShape:
     gap_s: float = 1.0  # continuous mode: silence between files
     retry_s: float = 1.0  # pause after a failed session before the client tries again
     seed: int = 0  # of the session lengths: client i draws from its own generator
+    arrival: str = CLOSED  # poisson or constant: sessions arrive at a rate (LoadService.set_rate)
+    max_concurrency: int | None = None  # rate mode: an arrival finding this many in flight is dropped
 
 
 class ClientPool:

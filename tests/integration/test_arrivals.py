@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.cli.entry import main
 from loadgen.core.arrivals import Arrival, gap_stats, mean_concurrency, offered_concurrency
+from loadgen.core.records import StepRecord
 from loadgen.data.results_file import read_results
+from loadgen.data.run_dir import STEPS, RunDir
 from loadgen.data.traces import write_trace
 from tests.simulator_process import simulator
 
@@ -88,3 +91,35 @@ def test_a_trace_replayed_ten_times_faster_starts_each_session_within_50_ms(
     assert sorted(r.client for r in results) == list(range(20))
     assert all(abs(x) <= 0.050 for x, _ in late)
     assert all(r.utterances == ["door"] and math.isclose(r.audio_sent_s, 5.0, abs_tol=0.01) for r in results)
+
+
+@pytest.mark.timeout(120)
+def test_a_rate_mode_ramp_and_soak_answer_in_arrival_rate_and_streams(generated_corpus, free_port, tmp_path):
+    """Against a simulator whose lag jumps above 16 streams: 1 session/s of 8 s sessions offers 8 streams
+    (passes: 16 is 2.8 sd of a Poisson count of 8 above), 4/s offers 32 (fails); the answer is 1/s and
+    the streams its step produced. A soak at 1/s holds its rate for one window."""
+    flags = ["--arrival", "poisson", "--session-length", "fixed:8", "--settle", "0.3", "--profile", "cpu"]
+    flags += ["--warmup", "1", "--no-live"]
+    port = free_port()
+    with simulator(generated_corpus, port, tmp_path / "sim.log", 16, 0.05, 1.0) as url:
+        common = ["--url", url, "--audio-dir", str(generated_corpus), *flags]
+        ramp_code = main(
+            ["ramp", *common, "--rates", "1,4", "--hold", "6", "--run-dir", str(tmp_path / "ramp")]
+        )
+        soak_code = main(["soak", *common, "--rate", "1", "--duration", "4", "--window", "4",
+                          "--run-dir", str(tmp_path / "soak")])  # fmt: skip
+    ramp = RunDir(tmp_path / "ramp")
+    steps = [StepRecord.from_json(r) for r in ramp.read_records(STEPS)[0]]
+    outcome = ramp.read_manifest()["outcome"]
+    print(
+        f"rate ramp: steps {[(s.rate, s.passed, s.window.active_clients.avg) for s in steps if s.window]}, "
+        f"answer {outcome['reason']}"
+    )
+    assert ramp_code == 0
+    assert [(s.clients, s.rate, s.passed) for s in steps] == [(1, 1.0, True), (2, 4.0, False)]
+    assert outcome["rate"] == 1.0 and outcome["first_failure_rate"] == 4.0
+    assert 6.0 <= outcome["concurrency"] <= 11.0  # Little's law offers 8 (+ the sessions' tails)
+    assert "| rate (/s) |" in (ramp.path / "report.md").read_text()
+    soak = [StepRecord.from_json(r) for r in RunDir(tmp_path / "soak").read_records(STEPS)[0]]
+    print(f"rate soak: windows {[(s.rate, s.passed, s.window.active_clients.avg) for s in soak if s.window]}")
+    assert soak_code == 0 and [(s.rate, s.passed) for s in soak] == [(1.0, True)]

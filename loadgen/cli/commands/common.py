@@ -290,6 +290,7 @@ def add_pool_args(parser: argparse.ArgumentParser, default_mode: str) -> None:
     add_session_length_arg(load, "continuous mode: audio per session before the client reconnects", "300")
     load.add_argument("--gap", type=float, default=1.0, help="continuous mode: silence between files (s)")
     add_seed_arg(load)
+    add_arrival_args(load)
     add_event_loop_arg(parser)
 
 
@@ -304,4 +305,12 @@ def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio
 
 def pool_shape(args: argparse.Namespace) -> PoolShape:
     """PoolShape from the load flags."""
-    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap, seed=args.seed)
+    return PoolShape(
+        args.mode,
+        args.connect_rate,
+        args.session_length,
+        args.gap,
+        seed=args.seed,
+        arrival=args.arrival,
+        max_concurrency=args.max_concurrency,
+    )

@@ -42,7 +42,7 @@ from loadgen.data.manifest import redacted_argv
 from loadgen.data.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
 from loadgen.data.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
 from loadgen.live.control import ControlClient
-from loadgen.live.ramp import Listener, Ramp, StepHook, StepTiming
+from loadgen.live.ramp import Listener, Ramp, RateMode, StepHook, StepTiming
 from loadgen.live.service import Driver, LoadService, WindowedMetrics
 from loadgen.report import write_report
 from loadgen.telemetry.event_loop import run as run_on_loop
@@ -134,6 +134,7 @@ class Drive:
     sharding: tuple[Shard, StepClock] | None = None
     merged_steps: list[StepRecord] | None = None  # a sharded run: every shard's steps, merged
     on_step: StepHook | None = None  # started with each step (fault injection)
+    rates: RateMode | None = None  # rate mode: steps of arrival rate
 
     @property
     def steps(self) -> list[StepRecord]:
@@ -213,6 +214,7 @@ async def _main(
             listener,
             drive.sharding,
             drive.on_step,
+            rates=drive.rates,
         )
         if drive.schedule.get("kind") == "steps":
             drive.ramp.state.planned_steps = list(drive.schedule["steps"])
