@@ -15,6 +15,8 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from loadgen.core.search import outcome
+
 CLOSED, POISSON, CONSTANT = "closed", "poisson", "constant"
 ARRIVALS = (CLOSED, POISSON, CONSTANT)
 FIXED, UNIFORM, LOGNORMAL = "fixed", "uniform", "lognormal"
@@ -211,23 +213,23 @@ class RateCapacity:
 
 
 def rate_capacity(
-    capacity_level: int | None,
-    first_failure_level: int | None,
-    rate_of: Callable[[int], float],
-    concurrency_of: Mapping[int, float],
+    results: Sequence[tuple[int, bool]], rate_of: Callable[[int], float], concurrency_of: Mapping[int, float]
 ) -> RateCapacity:
-    """The rate answer of a search over levels (level k runs at `rate_of(k)`); `concurrency_of`: the
-    measured mean streams of each passing level."""
-    rate = None if capacity_level is None else rate_of(capacity_level)
-    failed = None if first_failure_level is None else rate_of(first_failure_level)
-    streams = None if capacity_level is None else concurrency_of.get(capacity_level)
-    produced = "" if streams is None else f", producing {streams:.1f} concurrent streams"
-    if rate is None and failed is not None:
-        reason = f"even {failed:g}/s failed: no capacity found"
-    elif rate is None:
-        reason = "no step was judged"
-    elif failed is None:
-        reason = f"no step failed: capacity is at least {rate:g}/s{produced} (the limit was not reached)"
-    else:
-        reason = f"{rate:g}/s passed{produced}, {failed:g}/s failed"
-    return RateCapacity(rate, streams, failed, reason)
+    """The answer of a search over levels (level k runs at `rate_of(k)`); `concurrency_of`: the measured
+    mean streams of each passing level."""
+
+    def label(level: int) -> str:
+        return f"{rate_of(level):g}/s"
+
+    found = outcome(results, label, label)
+    level = found.capacity
+    streams = None if level is None else concurrency_of.get(level)
+    produced = (
+        "" if streams is None else f"; the {label(level or 0)} step produced {streams:.1f} concurrent streams"
+    )
+    return RateCapacity(
+        None if level is None else rate_of(level),
+        streams,
+        None if found.first_failure is None else rate_of(found.first_failure),
+        found.reason + produced,
+    )

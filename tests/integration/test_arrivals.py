@@ -13,6 +13,7 @@ import pytest
 from loadgen.cli.entry import main
 from loadgen.core.arrivals import Arrival, gap_stats, mean_concurrency, offered_concurrency
 from loadgen.core.records import StepRecord
+from loadgen.core.session_result import SessionResult
 from loadgen.data.results_file import read_results
 from loadgen.data.run_dir import STEPS, RunDir
 from loadgen.data.traces import write_trace
@@ -21,13 +22,18 @@ from tests.simulator_process import simulator
 RATE, DURATION_S, LENGTH_S = 4.0, 60.0, 10.0
 
 
-def _run(url: str, corpus: Path, out: Path, *flags: str, timeout_s: float) -> dict:
-    command = [sys.executable, "-m", "loadgen", "run", "--url", url, "--audio-dir", str(corpus)]
-    command += ["--settle", "0.3", "--output-file", str(out), *flags]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+def _run(
+    corpus: Path, port: int, out_dir: Path, *flags: str, timeout_s: float
+) -> tuple[dict, list[SessionResult]]:
+    """`loadgen run FLAGS` against a simulator that answers at once; its summary JSON and sessions."""
+    out = out_dir / "sessions.jsonl"
+    with simulator(corpus, port, out_dir / "sim.log", 1000, 0.01, 0.0) as url:
+        command = [sys.executable, "-m", "loadgen", "run", "--url", url, "--audio-dir", str(corpus)]
+        command += ["--settle", "0.3", "--output-file", str(out), *flags]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     print(next(line for line in done.stdout.splitlines() if line.startswith("offered concurrency")))
-    return json.loads(out.with_suffix(".summary.json").read_text())
+    return json.loads(out.with_suffix(".summary.json").read_text()), read_results(out)[0]
 
 
 @pytest.mark.timeout(150)
@@ -35,17 +41,14 @@ def test_poisson_arrivals_keep_their_rate_gaps_and_littles_law(generated_corpus,
     """A minute of Poisson arrivals at 4/s of 10 s sessions: about 240 arrivals, so the rate's relative
     sd is 1/sqrt(240) = 6.5 % (15 % is 2.3 sd) and the gap CV's standard error about 1/sqrt(240) = 0.065
     (0.8-1.2 is 3 standard errors); Little's law offers 40 streams."""
-    port = free_port()
-    with simulator(generated_corpus, port, tmp_path / "sim.log", 1000, 0.01, 0.0) as url:
-        summary = _run(
-            url,
-            generated_corpus,
-            tmp_path / "sessions.jsonl",
-            *("--arrival", "poisson", "--rate", str(RATE), "--duration", str(DURATION_S)),
-            *("--session-length", f"fixed:{LENGTH_S:g}", "--chunk-ms", "250", "--seed", "1"),
-            timeout_s=130,
-        )
-    results, _ = read_results(tmp_path / "sessions.jsonl")
+    summary, results = _run(
+        generated_corpus,
+        free_port(),
+        tmp_path,
+        *("--arrival", "poisson", "--rate", str(RATE), "--duration", str(DURATION_S)),
+        *("--session-length", f"fixed:{LENGTH_S:g}", "--chunk-ms", "250", "--seed", "1"),
+        timeout_s=130,
+    )
     t0 = summary["manifest"]["started_at"]
     starts = [r.started_at - t0 for r in results]
     gaps = gap_stats(starts, DURATION_S)
@@ -72,16 +75,9 @@ def test_a_trace_replayed_ten_times_faster_starts_each_session_within_50_ms(
     trace = tmp_path / "trace.csv"
     starts = [round(2.0 * i + (0.7 if i % 3 else 0.0), 3) for i in range(20)]
     write_trace(trace, [Arrival(s, 5.0, None, "door") for s in starts])
-    port = free_port()
-    with simulator(generated_corpus, port, tmp_path / "sim.log", 1000, 0.01, 0.0) as url:
-        summary = _run(
-            url,
-            generated_corpus,
-            tmp_path / "sessions.jsonl",
-            *("--trace", str(trace), "--time-scale", "10"),
-            timeout_s=50,
-        )
-    results, _ = read_results(tmp_path / "sessions.jsonl")
+    summary, results = _run(
+        generated_corpus, free_port(), tmp_path, "--trace", str(trace), "--time-scale", "10", timeout_s=50
+    )
     t0 = summary["manifest"]["started_at"]
     late = sorted((r.started_at - t0 - starts[r.client] / 10, r.client) for r in results)
     print(

@@ -20,6 +20,7 @@ from loadgen.core.arrivals import (
     open_arrivals,
     open_figures,
     parse_session_length,
+    rate_capacity,
     settled_window,
 )
 from loadgen.core.records import StepRecord
@@ -172,3 +173,13 @@ def test_the_step_table_shows_rate_streams_and_handshakes_only_where_recorded():
     old = StepRecord.from_json({"index": 0, "clients": 2, "phase": "grow", "window": {"duration_s": 10}})
     assert not {"rate (/s)", "streams", "refused handshakes"} & set(steps_table([step_row(old)]).headers)
     assert StepRecord.from_json(rate_step.to_json_dict()).rate == 0.1
+
+
+def test_the_rate_answer_names_rates_and_the_streams_the_capacity_step_produced():
+    def rate_of(level):
+        return [0.05, 0.1, 0.2][level - 1]
+
+    answer = rate_capacity([(1, True), (2, True), (3, False)], rate_of, {1: 3.1, 2: 6.2})
+    assert (answer.rate, answer.concurrency, answer.first_failure_rate) == (0.1, 6.2, 0.2)
+    assert answer.reason == "0.1/s passed, 0.2/s failed; the 0.1/s step produced 6.2 concurrent streams"
+    assert rate_capacity([(1, False)], rate_of, {}).reason == "even 0.05/s failed: no capacity found"

@@ -210,9 +210,9 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
         drive.merged_steps = _merged(drive, args.shard, len(args.steps))
     if args.repeat > 1:
         return _finish_repeated(drive, console, args.repeat)
-    found = outcome([(s.clients, s.passed) for s in drive.steps if s.passed is not None])
     if rate_of is not None:
-        return _finish_rates(drive, console, found, rate_of)
+        return _finish_rates(drive, console, rate_of)
+    found = outcome([(s.clients, s.passed) for s in drive.steps if s.passed is not None])
     reason = found.reason + _generator_note(drive.steps)
     answer = capacity_line(found.capacity, reason)
     return finish(
@@ -220,14 +220,16 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
     )
 
 
-def _finish_rates(drive: Drive, console: Console, found: Outcome, rate_of: Callable[[int], float]) -> int:
+def _finish_rates(drive: Drive, console: Console, rate_of: Callable[[int], float]) -> int:
     """The capacity as an arrival rate and as the concurrency its step produced."""
     streams = {
         s.clients: s.window.active_clients.avg
         for s in drive.steps
         if s.passed and s.window is not None and s.window.active_clients is not None
     }
-    answer = rate_capacity(found.capacity, found.first_failure, rate_of, streams)
+    answer = rate_capacity(
+        [(s.clients, s.passed) for s in drive.steps if s.passed is not None], rate_of, streams
+    )
     reason = answer.reason + _generator_note(drive.steps)
     line = f"max arrival rate: {'none' if answer.rate is None else f'{answer.rate:g}/s'} ({reason})"
     return finish(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -156,29 +157,52 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         args.session_length,
         args.seed,
     )
-    metrics = LoadgenMetrics()
-    serve_metrics(metrics, args)
-    run_dir = RunDir(args.run_dir).create() if args.run_dir else None
-    manifest = run_dir_manifest(args, corpus, url, RUNNING)
-    if run_dir:
-        args.output_file = run_dir.file(SESSIONS)
-        run_dir.write_manifest(manifest)
-    writer = JsonlWriter(args.output_file)
-    runner = LoadRunner(settings, corpus, shape, metrics, [writer.write])
+    out = _Outputs.open(args, corpus, url)
+    runner = LoadRunner(settings, corpus, shape, out.metrics, [out.writer.write])
     console.print(f"streaming to {url}: {shape.num_clients} clients, mode {shape.mode}", highlight=False)
-    monitor = LoopMonitor(metrics)
-    interrupted = False
-    try:
-        run_on_loop(monitored(_until_terminated(runner.run), monitor), args.event_loop)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        interrupted = True
-    finally:
-        writer.close()
+    interrupted, saturation = out.drive(args, runner.run)
+    _warn_if_saturated(console, saturation)
+    return _conclude(args, console, runner.record, corpus, url, interrupted, saturation)
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """An in-process run's metrics, sessions file and run directory (with its manifest)."""
+
+    metrics: LoadgenMetrics
+    writer: JsonlWriter
+    run_dir: RunDir | None
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(cls, args: argparse.Namespace, corpus: Corpus, url: str) -> _Outputs:
+        """Serve the metrics, create the run directory and its manifest, open the sessions file."""
+        metrics = LoadgenMetrics()
+        serve_metrics(metrics, args)
+        run_dir = RunDir(args.run_dir).create() if args.run_dir else None
+        manifest = run_dir_manifest(args, corpus, url, RUNNING)
         if run_dir:
-            manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
+            args.output_file = run_dir.file(SESSIONS)
             run_dir.write_manifest(manifest)
-    _warn_if_saturated(console, monitor.record)
-    return _conclude(args, console, runner.record, corpus, url, interrupted, monitor.record)
+        return cls(metrics, JsonlWriter(args.output_file), run_dir, manifest)
+
+    def drive(
+        self, args: argparse.Namespace, run: Callable[[], Awaitable[RunRecord]]
+    ) -> tuple[bool, SaturationRecord]:
+        """Run until done, Ctrl-C or SIGTERM; close the outputs; (interrupted, loop saturation)."""
+        monitor = LoopMonitor(self.metrics)
+        interrupted = False
+        try:
+            run_on_loop(monitored(_until_terminated(run), monitor), args.event_loop)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            interrupted = True
+        finally:
+            self.writer.close()
+            if self.run_dir:
+                status = INTERRUPTED if interrupted else COMPLETE
+                self.manifest.update(status=status, ended_at=round(time.time(), 3))
+                self.run_dir.write_manifest(self.manifest)
+        return interrupted, monitor.record
 
 
 def _run_in_workers(args: argparse.Namespace, console: Console, corpus: Corpus, url: str) -> int:
@@ -278,15 +302,8 @@ def open_plan(args: argparse.Namespace, corpus: Corpus) -> OpenPlan | None:
 
 def _run_open(args: argparse.Namespace, console: Console, corpus: Corpus, url: str, plan: OpenPlan) -> int:
     """Start each planned session at its time; print offered vs achieved concurrency."""
-    metrics = LoadgenMetrics()
-    serve_metrics(metrics, args)
-    run_dir = RunDir(args.run_dir).create() if args.run_dir else None
-    manifest = run_dir_manifest(args, corpus, url, RUNNING)
-    if run_dir:
-        args.output_file = run_dir.file(SESSIONS)
-        run_dir.write_manifest(manifest)
-    writer = JsonlWriter(args.output_file)
-    launcher = SessionLauncher(session_settings(args, url), metrics, [writer.write], args.gap)
+    out = _Outputs.open(args, corpus, url)
+    launcher = SessionLauncher(session_settings(args, url), out.metrics, [out.writer.write], args.gap)
     runner = OpenRunner(launcher, corpus, args.gap, args.max_concurrency)
     source = f"trace {args.trace} at {args.time_scale:g}x" if args.trace else f"{args.arrival} arrivals"
     console.print(
@@ -294,17 +311,7 @@ def _run_open(args: argparse.Namespace, console: Console, corpus: Corpus, url: s
         f"{plan.mean_length_s:.1f} s of audio)",
         highlight=False,
     )
-    monitor = LoopMonitor(metrics)
-    interrupted = False
-    try:
-        run_on_loop(monitored(_until_terminated(lambda: runner.run(plan.arrivals)), monitor), args.event_loop)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        interrupted = True
-    finally:
-        writer.close()
-        if run_dir:
-            manifest.update(status=INTERRUPTED if interrupted else COMPLETE, ended_at=round(time.time(), 3))
-            run_dir.write_manifest(manifest)
+    interrupted, saturation = out.drive(args, lambda: runner.run(plan.arrivals))
     record = runner.record
     t0 = record.started_at
     intervals = [(r.started_at - t0, r.ended_at - t0) for r in record.results if r.ended_at is not None]
@@ -319,8 +326,8 @@ def _run_open(args: argparse.Namespace, console: Console, corpus: Corpus, url: s
         intervals,
     )
     console.print(open_line(figures), highlight=False, soft_wrap=True)
-    _warn_if_saturated(console, monitor.record)
-    return _conclude(args, console, record, corpus, url, interrupted, monitor.record, figures)
+    _warn_if_saturated(console, saturation)
+    return _conclude(args, console, record, corpus, url, interrupted, saturation, figures)
 
 
 def open_line(f: OpenFigures) -> str:
