@@ -115,7 +115,8 @@ def test_a_rate_mode_ramp_and_soak_answer_in_arrival_rate_and_streams(generated_
     assert [(s.clients, s.rate, s.passed) for s in steps] == [(1, 1.0, True), (2, 4.0, False)]
     assert outcome["rate"] == 1.0 and outcome["first_failure_rate"] == 4.0
     assert 6.0 <= outcome["concurrency"] <= 11.0  # Little's law offers 8 (+ the sessions' tails)
-    assert "| rate (/s) |" in (ramp.path / "report.md").read_text()
+    report = (ramp.path / "report.md").read_text()
+    assert "| rate (/s) |" in report and "| max arrival rate | 1 sessions/s (level 1) |" in report
     soak = [StepRecord.from_json(r) for r in RunDir(tmp_path / "soak").read_records(STEPS)[0]]
     print(f"rate soak: windows {[(s.rate, s.passed, s.window.active_clients.avg) for s in soak if s.window]}")
     assert soak_code == 0 and [(s.rate, s.passed) for s in soak] == [(1.0, True)]

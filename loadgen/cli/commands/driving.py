@@ -240,7 +240,10 @@ async def _workers(parts: _LocalParts, run_dir: RunDir) -> AsyncIterator[Driver]
     """K `loadgen serve` processes driven as one; this process serves their summed metrics."""
     args = parts.args
     ports = free_ports(args.workers)
-    own = [{"control_host": LOCALHOST, "control_port": p, "clients": 0, "output_file": None} for p in ports]
+    own = [
+        {"control_host": LOCALHOST, "control_port": p, "clients": 0, "rate": None, "output_file": None}
+        for p in ports
+    ]  # idle until the ramp sets their target (or rate)
     workers = start_workers(command_serve, args, run_dir.create().path / "workers", own)
     try:
         serve_metrics(WorkerMetrics(workers), args)

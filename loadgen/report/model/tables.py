@@ -127,7 +127,7 @@ def verdict_table(report: Report) -> Table:
     first_fail = DASH if cap.first_failing_clients is None else clients_text(cap.first_failing_clients)
     rows = [
         *head,
-        ["max concurrent connections", _capacity_cell(report)],
+        *(_rate_rows(report) or [["max concurrent connections", _capacity_cell(report)]]),
         *_repeat_rows(report),
         ["how it was found", cap.reason],
         ["first failing step", first_fail],
@@ -142,6 +142,23 @@ def verdict_table(report: Report) -> Table:
             ["note", f"steps above the first failure passed ({above} clients): noisy, re-run to confirm"]
         )
     return Table(["", ""], rows)
+
+
+def _rate_rows(report: Report) -> list[list[str]]:
+    """Rate mode: the capacity as an arrival rate and as the streams its step produced (else none)."""
+    if not any(r.rate is not None for r in report.rows):
+        return []
+    level = report.capacity.max_clients
+    at = [r for r in report.rows if r.passed and r.clients == level and r.rate is not None]
+    if not at:
+        return [["max arrival rate", DASH]]
+    return [
+        ["max arrival rate", f"{at[-1].rate:g} sessions/s (level {level})"],
+        [
+            "max concurrent connections",
+            f"{number(at[-1].concurrency)} (time-weighted mean streams at that rate)",
+        ],
+    ]
 
 
 def _capacity_cell(report: Report) -> str:
