@@ -24,11 +24,12 @@ from loadgen.cli.commands import (
     simulate,
     soak,
     sweep,
+    trace,
 )
 from loadgen.cli.commands.common import Parser
 from loadgen.core.errors import UserError
 
-COMMANDS = (run, prepare_audio, simulate, chaos, report, compare, plan, serve, ramp, soak, sweep)
+COMMANDS = (run, prepare_audio, simulate, chaos, report, compare, plan, serve, ramp, soak, sweep, trace)
 
 
 def build_parser() -> argparse.ArgumentParser:

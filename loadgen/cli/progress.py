@@ -53,6 +53,13 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def _handshakes(window: WindowSnapshot) -> str:
+    """Connect to SERVER_READY since the step's start, in ms, and the handshakes refused."""
+    h = window.handshake
+    times = "-" if h is None else f"{h.p50 * 1000:.0f} / {h.p95 * 1000:.0f} / {h.max * 1000:.0f} ms"
+    return f"{times}, {window.refusals or 0} refused"
+
+
 def live_view(state: RampState, timing: StepTiming, now: float) -> Table:
     """The current step, its clients, the window so far, the steps judged, the time left."""
     table = Table(title="loadgen ramp", title_justify="left", show_header=False)
@@ -67,13 +74,22 @@ def live_view(state: RampState, timing: StepTiming, now: float) -> Table:
         table.add_row("p95 transcript lag (window)", f"{_secs(_p95(window.transcript_lag))} s")
         table.add_row("WER (window)", _pct(window.wer))
         table.add_row("errors / refused (window)", f"{_errors(window)} / {window.sessions.get(REFUSED, 0)}")
+        table.add_row("handshakes (step): p50 / p95 / max, refused", _handshakes(window))
     if state.steps:
         last = state.steps[-1]
-        table.add_row("last step", f"{last.clients} clients: {verdict_text(last)}")
+        table.add_row("last step", f"{load_text(last)}: {verdict_text(last)}")
     step_left = max(0.0, state.stage_ends_at - now) if state.stage_ends_at else None
     table.add_row("this stage ends in", _duration(step_left))
     table.add_row("time left", _duration(time_left(state, timing, now)))
     return table
+
+
+def load_text(step: StepRecord) -> str:
+    """What a step ran: "4 clients", or in rate mode "0.2/s (3.1 streams)"."""
+    if step.rate is None:
+        return f"{step.clients} clients"
+    active = None if step.window is None else step.window.active_clients
+    return f"{step.rate:g}/s" + ("" if active is None else f" ({active.avg:.1f} streams)")
 
 
 def verdict_text(step: StepRecord) -> str:
@@ -94,11 +110,12 @@ def verdict_table(steps: Sequence[StepRecord]) -> Table:
     """One row per judged step, in the order they ran (with the run of each, for `ramp --repeat`)."""
     table = Table(title="Verdict per step", title_justify="left")
     repeated = any(step.repeat is not None for step in steps)
+    rated = any(step.rate is not None for step in steps)
     for column in (
         "step",
         *(("run",) if repeated else ()),
         "phase",
-        "clients",
+        "rate (streams)" if rated else "clients",
         "p95 lag s",
         "WER",
         "conn ok",
@@ -118,7 +135,7 @@ def verdict_table(steps: Sequence[StepRecord]) -> Table:
             str(step.index),
             *run,
             step.phase,
-            str(step.clients),
+            load_text(step).removesuffix(" clients"),
             _secs(None if window is None else _p95(window.transcript_lag)),
             _pct(None if window is None else window.wer),
             _pct(_criterion(step, "connection_success")),
@@ -169,7 +186,7 @@ class LiveView:
             lag = _secs(None if window is None else _p95(window.transcript_lag))
             speech = window.speech_ratio if window is not None else None
             self.console.print(
-                f"step {step.index} ({step.phase}) {step.clients} clients: p95 lag {lag} s, "
+                f"step {step.index} ({step.phase}) {load_text(step)}: p95 lag {lag} s, "
                 f"WER {_pct(None if window is None else window.wer)}"
                 f"{'' if speech is None else f', speech {_pct(speech)}'}: {verdict_text(step)}",
                 highlight=False,

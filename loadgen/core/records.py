@@ -19,7 +19,7 @@ from typing import Any
 from loadgen.core.kpi import LatencyStats
 from loadgen.core.untranscribed import Untranscribed
 
-LATENCIES = ("transcript_lag", "finalization_lag", "send_slip")
+LATENCIES = ("transcript_lag", "finalization_lag", "send_slip", "handshake")
 UNKNOWN_REPLICA = ""  # the replica of a session whose balancer did not name one (metrics label, JSON key)
 
 
@@ -108,6 +108,8 @@ _OPTIONAL_WINDOW_FIELDS = (
     "histograms",
     "speech_ratio",
     "planned_audio_s",
+    "handshake",
+    "refusals",
 )
 
 
@@ -143,6 +145,10 @@ class WindowSnapshot:
     # seconds of planned audio (core/speech); None: not written
     speech_ratio: float | None = None
     planned_audio_s: float | None = None
+    # connections since the step's start: connect to SERVER_READY (s), and handshakes refused (WAIT or an
+    # HTTP rejection); None: a record written before them (issue 16)
+    handshake: LatencyStats | None = None
+    refusals: int | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object, in the documented field order (the optional fields only when written)."""
@@ -188,6 +194,8 @@ class WindowSnapshot:
             else None,
             speech_ratio=_num(w.get("speech_ratio")),
             planned_audio_s=_num(w.get("planned_audio_s")),
+            handshake=_latency(w.get("handshake")),
+            refusals=_int(w.get("refusals")),
         )
 
 
@@ -274,6 +282,7 @@ class StepRecord:
     shards: int | None = None  # merged: how many shards, and how far apart they started the step
     start_spread_s: float | None = None
     repeat: int | None = None  # `ramp --repeat R`: which repetition of the search (0..R-1)
+    rate: float | None = None  # rate mode (`--arrival poisson|constant`): the step's sessions per second
 
     @property
     def passed(self) -> bool | None:
@@ -299,6 +308,7 @@ class StepRecord:
             "shards": self.shards,
             "start_spread_s": self.start_spread_s,
             "repeat": self.repeat,
+            "rate": self.rate,
         }
         return data | {k: v for k, v in optional.items() if v is not None}
 
@@ -322,6 +332,7 @@ class StepRecord:
             shards=_int(r.get("shards")),
             start_spread_s=_num(r.get("start_spread_s")),
             repeat=_int(r.get("repeat")),
+            rate=_num(r.get("rate")),
         )
 
 
@@ -359,6 +370,7 @@ class DriverStatus:
     window_started_at: float | None
     sessions_ended: int
     recording: str | None  # the sessions file it appends to
+    rate: float | None = None  # rate mode: sessions started per second now (None: closed clients)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON answer."""
@@ -387,6 +399,7 @@ class DriverStatus:
             window_started_at=_field(s, "window_started_at", number, optional=True),
             sessions_ended=_field(s, "sessions_ended", int),
             recording=_field(s, "recording", str, optional=True),
+            rate=None if s.get("rate") is None else float(_field(s, "rate", number)),
         )
 
 

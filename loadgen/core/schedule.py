@@ -14,9 +14,10 @@ def utterance_cycle(client: int, n_utterances: int) -> Iterator[int]:
 
 
 def continuous_selection(
-    client: int, durations_s: Sequence[float], target_s: float | None, gap_s: float
+    client: int, durations_s: Sequence[float], target_s: float | None, gap_s: float, within: bool = False
 ) -> list[int]:
-    """Utterances for one continuous session: a full pass, or enough to fill `target_s` seconds."""
+    """Utterances for one continuous session: a full pass, or enough to fill `target_s` seconds (`within`:
+    as many as fit in `target_s`, at least one)."""
     cycle = utterance_cycle(client, len(durations_s))
     if target_s is None:
         return [next(cycle) for _ in durations_s]
@@ -24,7 +25,10 @@ def continuous_selection(
     total = 0.0
     while total < target_s:
         index = next(cycle)
-        total += durations_s[index] + (gap_s if chosen else 0.0)
+        added = durations_s[index] + (gap_s if chosen else 0.0)
+        if within and chosen and total + added > target_s:
+            break
+        total += added
         chosen.append(index)
     return chosen
 

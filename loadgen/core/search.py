@@ -12,7 +12,7 @@ largest passing step below the smallest failing one (`max_concurrent`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,19 +56,28 @@ def max_concurrent(results: Sequence[tuple[int, bool]]) -> int | None:
     return max(passing) if passing else None
 
 
-def outcome(results: Sequence[tuple[int, bool]]) -> Outcome:
-    """Capacity and the sentence that explains it."""
+def clients_label(clients: int) -> str:
+    """ "1 client", "4 clients"."""
+    return f"{clients} client{'s' if clients > 1 else ''}"
+
+
+def outcome(
+    results: Sequence[tuple[int, bool]],
+    label: Callable[[int], str] = clients_label,
+    failed_label: Callable[[int], str] = str,
+) -> Outcome:
+    """Capacity and the sentence that explains it (`label`: how a step is named, e.g. by its rate)."""
     capacity = max_concurrent(results)
     failed = [clients for clients, passed in results if not passed]
     first = min(failed) if failed else None
     if capacity is None and first is not None:
-        reason = f"even {first} client{'s' if first > 1 else ''} failed: no capacity found"
+        reason = f"even {label(first)} failed: no capacity found"
     elif capacity is None:
         reason = "no step was judged"
     elif first is None:
-        reason = f"no step failed: capacity is at least {capacity} clients (the limit was not reached)"
+        reason = f"no step failed: capacity is at least {label(capacity)} (the limit was not reached)"
     else:
-        reason = f"{capacity} clients passed, {first} failed"
+        reason = f"{label(capacity)} passed, {failed_label(first)} failed"
     return Outcome(capacity, first, reason)
 
 

@@ -24,6 +24,7 @@ class SessionResult:
     uid: str
     utterances: list[str]
     started_at: float
+    ended_at: float | None = None  # unix seconds, same clock as started_at; None: a file written before it
     outcome: str = OK
     error_kind: str | None = None
     error_detail: str | None = None
@@ -65,8 +66,11 @@ class SessionResult:
             self.outcome, self.error_kind, self.error_detail = outcome, kind, detail
 
     def to_json_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (samples rounded to 0.1 ms; the untranscribed speech only when measured)."""
+        """A JSON-ready dict (samples rounded to 0.1 ms; the untranscribed speech only when measured;
+        `ended_at` only when known: a record read from a file written before it)."""
         out = asdict(self)
+        if self.ended_at is None:
+            del out["ended_at"]
         if self.untranscribed is None:
             del out["audio_untranscribed_s"], out["untranscribed"]
         if not self.idle:

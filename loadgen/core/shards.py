@@ -152,6 +152,8 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         untranscribed=untranscribed,
         histograms={k: merged(h[k] for h in encoded if k in h) for k in LATENCIES if blocks[k]} or None,
         **_speech(windows),
+        handshake=blocks["handshake"],
+        refusals=_known_sum([w.refusals for w in windows]),
     )
 
 

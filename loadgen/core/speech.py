@@ -130,6 +130,14 @@ class SpeechActivity:
                 return profile
         return self.profiles[-1]
 
+    def named(self, name: str) -> SpeakingProfile:
+        """The profile called `name`; a usage error when --profiles has none."""
+        for profile in self.profiles:
+            if profile.name == name:
+                return profile
+        known = ", ".join(p.name for p in self.profiles) or "none: give --profiles"
+        raise UsageError(f"the trace names speaking profile {name!r}; --profiles has {known}")
+
     def ratio_for(self, client: int) -> float:
         """The speech ratio `client` aims at."""
         profile = self.profile_for(client)
@@ -138,11 +146,18 @@ class SpeechActivity:
         assert self.ratio is not None
         return self.ratio
 
-    def layout(self, client: int, seq: int, durations_s: Sequence[float], length_s: float) -> TalkLayout:
+    def layout(
+        self,
+        client: int,
+        seq: int,
+        durations_s: Sequence[float],
+        length_s: float,
+        profile: str | None = None,
+    ) -> TalkLayout:
         """Session `seq` of `client`: utterances from the client's own place in the corpus, each after a
         drawn pause (the first pause too, so clients do not all speak at once), until `length_s`
-        seconds of audio."""
-        ratio = self.ratio_for(client)
+        seconds of audio; `profile` (a trace's) names the speaking profile instead of the client's."""
+        ratio = self.ratio_for(client) if profile is None else self.named(profile).speech_ratio
         mean_pause = mean_pause_s(durations_s, ratio)
         rng = random.Random(f"{self.seed}:{client}:{seq}")
         cycle = utterance_cycle(client + seq, len(durations_s))

@@ -111,17 +111,30 @@ def build_talk_plan(utterances: Sequence[np.ndarray], pauses_s: Sequence[float])
     """Each utterance after its pause (`pauses_s[i]` seconds of silence, 0: none): talk spurts and
     pauses (loadgen.core.speech). A pause is one or more read-only views of one shared zero buffer, so
     pauses of any length cost no memory."""
-    shared = silence(PAUSE_PIECE_S)
-    step = len(shared)
     pieces: list[np.ndarray] = []
     silent: set[int] = set()
     for audio, pause_s in zip(utterances, pauses_s, strict=True):
-        samples = round(pause_s * SAMPLE_RATE)
-        for begin in range(0, samples, step):
+        for view in _pause(pause_s):
             silent.add(len(pieces))
-            pieces.append(shared[: min(step, samples - begin)])
+            pieces.append(view)
         pieces.append(audio)
     return StreamPlan(tuple(pieces), frozenset(silent))
+
+
+def padded(plan: StreamPlan, seconds: float) -> StreamPlan:
+    """The plan followed by silence up to `seconds` of audio (unchanged when it is that long already)."""
+    pause = _pause(seconds - plan.duration_s)
+    if not pause:
+        return plan
+    first = len(plan.pieces)
+    return StreamPlan((*plan.pieces, *pause), plan.silent | set(range(first, first + len(pause))))
+
+
+def _pause(seconds: float) -> list[np.ndarray]:
+    """`seconds` of silence as views of one shared buffer (none when under a sample)."""
+    shared = silence(PAUSE_PIECE_S)
+    samples, step = round(seconds * SAMPLE_RATE), len(shared)
+    return [shared[: min(step, samples - begin)] for begin in range(0, max(0, samples), step)]
 
 
 def chunks(plan: StreamPlan, chunk_samples: int) -> Iterator[Chunk]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from loadgen.core.kpi import LatencyStats, WordErrors, corpus_wer, total_word_errors
 from loadgen.core.latency_hist import LatencyHistogram
-from loadgen.core.records import LATENCIES, ActiveClients, ReplicaCounts, WindowSnapshot
-from loadgen.core.session_result import OUTCOMES, SUCCESSES, SessionResult
+from loadgen.core.records import LATENCIES, UNKNOWN_REPLICA, ActiveClients, ReplicaCounts, WindowSnapshot
+from loadgen.core.session_result import OUTCOMES, REFUSED, SUCCESSES, SessionResult
 from loadgen.core.untranscribed import Untranscribed
 
 
@@ -33,6 +33,25 @@ class ReplicaWindow:
     transcribed_audio_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class Connect:
+    """How a connection attempt ended: SERVER_READY on `replica` `handshake_s` after it began connecting,
+    or (replica None) without it, `refused` (WAIT, an HTTP rejection) or not (an error, a timeout)."""
+
+    at: float
+    replica: str | None
+    handshake_s: float | None = None
+    refused: bool = False
+
+    @classmethod
+    def of(cls, at: float, result: SessionResult) -> Connect:
+        """The connection of a session that just reached SERVER_READY, or just ended without it."""
+        if result.server_ready_s is None:
+            return cls(at, None, None, result.outcome == REFUSED)
+        handshake = (result.connect_s or 0.0) + result.server_ready_s
+        return cls(at, result.replica or UNKNOWN_REPLICA, handshake)
+
+
 @dataclass
 class Window:
     """Accumulates one window; feed it events, read `snapshot(now)`."""
@@ -44,6 +63,7 @@ class Window:
     sessions: list[SessionResult] = field(default_factory=list)
     connects_ready: int = 0
     connects_failed: int = 0
+    refusals: int = 0
     replicas: dict[str, ReplicaWindow] = field(default_factory=dict)
     # fed with each sample, so that reading the window (every second, for the live view) only encodes them
     histograms: dict[str, LatencyHistogram] = field(
@@ -77,16 +97,28 @@ class Window:
         if self._in(at):
             self.replicas.setdefault(replica, ReplicaWindow()).transcribed_audio_s += seconds
 
-    def connected(self, at: float, replica: str) -> None:
-        """A session reached SERVER_READY on `replica`."""
+    def connect(self, attempt: Connect) -> None:
+        """A connection attempt ended (see `Connect`)."""
+        if attempt.replica is None:
+            self.connect_failed(attempt.at, attempt.refused)
+        else:
+            self.connected(attempt.at, attempt.replica, attempt.handshake_s)
+
+    def connected(self, at: float, replica: str, handshake_s: float | None = None) -> None:
+        """A session reached SERVER_READY on `replica`, `handshake_s` after it started connecting."""
         if at >= (self.connects_from or 0.0):
             self.connects_ready += 1
             self.replicas.setdefault(replica, ReplicaWindow()).sessions += 1
+            if handshake_s is not None:
+                self.samples["handshake"].append(handshake_s)
+                self.histograms["handshake"].record(handshake_s)
 
-    def connect_failed(self, at: float) -> None:
-        """A session ended without reaching SERVER_READY (refused, rejected, timed out)."""
+    def connect_failed(self, at: float, refused: bool = False) -> None:
+        """A session ended without reaching SERVER_READY (`refused`: WAIT or an HTTP rejection; else an
+        error or a timeout)."""
         if at >= (self.connects_from or 0.0):
             self.connects_failed += 1
+            self.refusals += refused
 
     def streamed(self, result: SessionResult) -> None:
         """`result`'s session streams in the window (counted once): its plan's speech counts."""
@@ -157,4 +189,6 @@ class Window:
             histograms={kind: self.histograms[kind].encode() for kind in LATENCIES if self.samples[kind]},
             speech_ratio=round(self.planned_speech_s / audio, 4) if (audio := self.planned_audio_s) else None,
             planned_audio_s=round(audio, 3) if audio else None,
+            handshake=latency_block(self.samples["handshake"]),
+            refusals=self.refusals,
         )

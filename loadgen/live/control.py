@@ -2,6 +2,7 @@
 
     GET  /status               target, clients alive, streaming sessions, current step
     POST /target {"clients": n, "step": i}   aim for n clients (step: optional, sets loadgen_step)
+    POST /target {"rate": r, "step": i}      rate mode (`serve --arrival poisson|constant`): r sessions/s
     POST /window               start a measurement window now
     GET  /window               the window so far (the `window` object of docs/RUN_DIR.md)
     POST /record {"run_dir": "/path" | null, "shard": i}  append finished sessions to
@@ -61,6 +62,15 @@ async def _status(request: web.Request) -> web.Response:
 
 async def _target(request: web.Request) -> web.Response:
     body = await _body(request)
+    if "rate" in body:
+        rate = body["rate"]
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+            raise _bad(f'"rate" must be a number >= 0, got {rate!r}')
+        try:
+            status = await request.app[SERVICE].set_rate(float(rate), _count(body, "step", False))
+        except UsageError as exc:
+            raise _bad(str(exc)) from exc
+        return web.json_response(status.to_json_dict())
     clients = _count(body, "clients", required=True)
     assert clients is not None
     status = await request.app[SERVICE].set_target(clients, _count(body, "step", False))
@@ -172,6 +182,10 @@ class ControlClient:
         return await self._typed(
             DriverStatus.from_json, "POST", "/target", {"clients": clients, "step": step}
         )
+
+    async def set_rate(self, rate: float, step: int | None = None) -> DriverStatus:
+        """POST /target with a rate (rate mode)."""
+        return await self._typed(DriverStatus.from_json, "POST", "/target", {"rate": rate, "step": step})
 
     async def start_window(self) -> float:
         """POST /window; the window's start."""

@@ -2,7 +2,8 @@
 
 New clients start at most `connect_rate` per second; when the target drops, the clients with the highest
 ids are retired at once (their session is cancelled and recorded as `stopped`, kind `retired`). Each client
-runs sessions back to back: one file per session, or continuous sessions of about `session_s` seconds.
+runs sessions back to back: one file per session, or continuous sessions of about `session_length` seconds
+(a distribution: each session draws its length from the client's own seeded generator).
 Sessions are launched by the runner's `SessionLauncher`, the same code `loadgen run` uses.
 """
 
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from dataclasses import dataclass, field
 
+from loadgen.core.arrivals import CLOSED, FIXED, SessionLength
 from loadgen.core.session_result import SUCCESSES
-from loadgen.core.speech import SpeechActivity
+from loadgen.core.speech import DEFAULT_SEED, SpeechActivity
 from loadgen.data.corpus import Corpus
 from loadgen.live.runner import IDLE_END, PER_FILE, IdleClients, SessionLauncher, session_audio
 
+SIXTY_SECONDS = SessionLength(FIXED, 60.0)
 RETIRED, STOPPED_KIND = "retired", "stopped"  # error_kind of sessions the pool ended
 
 
@@ -26,11 +30,14 @@ class PoolShape:
 
     mode: str = PER_FILE
     connect_rate: float = 5.0  # new clients per second
-    session_s: float = 60.0  # continuous mode: audio per session before the client reconnects
+    session_length: SessionLength = SIXTY_SECONDS  # continuous mode: audio per session
     gap_s: float = 1.0  # continuous mode: silence between files
     retry_s: float = 1.0  # pause after a failed session before the client tries again
     speech: SpeechActivity | None = None  # continuous mode: talk spurts and pauses instead of the gap
     idle: IdleClients = field(default_factory=lambda: IdleClients())
+    seed: int = DEFAULT_SEED  # of the session lengths: client i draws from its own generator
+    arrival: str = CLOSED  # poisson or constant: sessions arrive at a rate (LoadService.set_rate)
+    max_concurrency: int | None = None  # rate mode: an arrival finding this many in flight is dropped
 
 
 class ClientPool:
@@ -113,10 +120,10 @@ class ClientPool:
 
     async def _client(self, client: int) -> None:
         shape = self.shape
+        rng = random.Random(f"{shape.seed}:{client}")
         for seq in itertools.count():
-            audio = session_audio(
-                self.corpus, shape.mode, client, seq, shape.session_s, shape.gap_s, shape.speech
-            )
+            length = shape.session_length.sample(rng)
+            audio = session_audio(self.corpus, shape.mode, client, seq, length, shape.gap_s, shape.speech)
             result = await self.launcher.run(client, seq, audio)
             if result.outcome not in SUCCESSES:
                 await asyncio.sleep(self.shape.retry_s)

@@ -62,6 +62,15 @@ class RampState:
     planned_steps: list[int] | None = None  # explicit schedules: every step's clients, for the time left
 
 
+@dataclass(frozen=True)
+class RateMode:
+    """Steps of arrival rate: level k of the search runs at `rate_of(k)` sessions per second, and the
+    ramp gives the open system `fill_s` seconds (about one mean session length) to fill up."""
+
+    rate_of: Callable[[int], float]
+    fill_s: float
+
+
 Listener = Callable[[RampState], None]
 StepHook = Callable[[int], Coroutine[Any, Any, None]]  # run as a task when step `index` starts (e.g. chaos)
 Clock = Callable[[], float]  # wall-clock (unix) seconds
@@ -83,8 +92,10 @@ class Ramp:
         on_step: StepHook | None = None,
         now: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
+        rates: RateMode | None = None,
     ) -> None:
         self.driver = driver
+        self.rates = rates
         self.now, self.sleep = now, sleep
         self.sharding = sharding
         self.on_step = on_step
@@ -153,6 +164,12 @@ class Ramp:
         """Set the target and wait until that many sessions stream (or the ramp timeout); returns when
         the target was set."""
         self.state.step, self.state.index = step, index
+        if self.rates is not None:
+            status = await self.driver.set_rate(self.rates.rate_of(step.clients), index)
+            started_at = self.now()
+            self._show(status.target, status.active)
+            await self._wait(RAMPING, self.rates.fill_s)
+            return started_at
         before = await self.driver.status()
         status = await self.driver.set_target(step.clients, index)
         started_at = self.now()
@@ -194,6 +211,7 @@ class Ramp:
             shard=None if shard is None else shard[0],
             step_clients=None if shard is None else shard[1],
             repeat=self.repeat,
+            rate=None if self.rates is None else self.rates.rate_of(step.clients),
         )
         self.steps_file.append(record.to_json_dict())
         self.state.steps.append(record)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from loadgen.core.arrivals import SessionLength
 from loadgen.core.schedule import continuous_selection, start_offset
 from loadgen.core.session_machine import IDLE_SILENCE
 from loadgen.core.session_result import STOPPED, RunRecord, SessionResult
-from loadgen.core.speech import SpeechActivity
-from loadgen.core.stream_audio import StreamPlan, build_plan, build_talk_plan, silence
+from loadgen.core.speech import DEFAULT_SEED, SpeechActivity
+from loadgen.core.stream_audio import StreamPlan, build_plan, build_talk_plan, padded, silence
 from loadgen.data.corpus import Corpus, Utterance
 from loadgen.live.session import SessionSettings, StreamSession
 from loadgen.telemetry.metrics import LoadgenMetrics, StreamObservers
@@ -40,6 +42,8 @@ class LoadShape:
     gap_s: float = 1.0  # silence between files in continuous mode
     speech: SpeechActivity | None = None  # continuous mode: talk spurts and pauses instead of the gap
     idle: IdleClients = field(default_factory=lambda: IdleClients())
+    session_length: SessionLength | None = None  # continuous: sessions of these lengths back to back
+    seed: int = DEFAULT_SEED  # of the session lengths: client i draws from its own generator
 
 
 @dataclass(frozen=True)
@@ -103,13 +107,18 @@ class SessionLauncher:
         self.streams = 0
         self.peak_streams = 0
 
-    async def run(self, client: int, seq: int, audio: SessionAudio) -> SessionResult:
-        """Stream `audio` as one session; a cancelled session is recorded as stopped, then re-raised."""
+    async def run(
+        self, client: int, seq: int, audio: SessionAudio, length_s: float | None = None
+    ) -> SessionResult:
+        """Stream `audio` as one session (then silence up to `length_s` seconds of audio, when given); a
+        cancelled session is recorded as stopped, then re-raised."""
         utterances = audio.utterances
         if audio.pauses_s is None:
             plan = build_plan([u.audio for u in utterances], self._gap)
         else:
             plan = build_talk_plan([u.audio for u in utterances], audio.pauses_s)
+        if length_s is not None:
+            plan = padded(plan, length_s)
         return await self._run(client, seq, plan, [u.name for u in utterances], _reference(utterances))
 
     async def run_idle(self, client: int, mode: str, retry_s: float = 1.0) -> None:
@@ -149,6 +158,7 @@ class SessionLauncher:
             result.fail(STOPPED, kind, "the load generator ended the session")
             raise
         finally:
+            result.ended_at = time.time()
             if result.server_ready_s is not None and idle is None:
                 self._count(-1)
             self.metrics.session_finished(result)
@@ -208,6 +218,9 @@ class LoadRunner:
             max(0.0, start + start_offset(client, self.shape.connect_rate) - time.monotonic())
         )
         shape, n = self.shape, len(self.corpus.utterances)
+        if shape.mode == CONTINUOUS and shape.session_length is not None:
+            await self._sessions_of_sampled_lengths(client, shape.session_length, deadline)
+            return
         if shape.mode == CONTINUOUS:
             audio = session_audio(
                 self.corpus, CONTINUOUS, client, 0, shape.duration_s, shape.gap_s, shape.speech
@@ -218,6 +231,20 @@ class LoadRunner:
             if (deadline is None and seq >= n) or (deadline is not None and time.monotonic() >= deadline):
                 return
             await self.launcher.run(client, seq, session_audio(self.corpus, PER_FILE, client, seq, None, 0.0))
+
+    async def _sessions_of_sampled_lengths(
+        self, client: int, length: SessionLength, deadline: float | None
+    ) -> None:
+        """Continuous sessions back to back, each of a length drawn from the client's own generator,
+        until the deadline (one session without one)."""
+        rng = random.Random(f"{self.shape.seed}:{client}")
+        for seq in itertools.count():
+            if seq and (deadline is None or time.monotonic() >= deadline):
+                return
+            audio = session_audio(
+                self.corpus, CONTINUOUS, client, seq, length.sample(rng), self.shape.gap_s, self.shape.speech
+            )
+            await self.launcher.run(client, seq, audio)
 
 
 class _Unwindowed:
@@ -238,7 +265,6 @@ class _Unwindowed:
     def reconnected(self, duration_s: float, audio_lost_s: float) -> None:
         """Counted as any session's."""
         self.metrics.reconnected(duration_s, audio_lost_s)
-
 
 def _reference(utterances: list[Utterance]) -> str | None:
     if any(u.reference is None for u in utterances):

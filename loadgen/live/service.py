@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from loadgen.core.records import UNKNOWN_REPLICA, CorpusInfo, DriverStatus, WindowReading
+from loadgen.core.arrivals import CLOSED, arrival_stream
+from loadgen.core.errors import UsageError
+from loadgen.core.records import CorpusInfo, DriverStatus, WindowReading
 from loadgen.core.session_result import STOPPED, SessionResult
-from loadgen.core.window import Window
+from loadgen.core.window import Connect, Window
 from loadgen.data.corpus import Corpus
 from loadgen.data.results_file import JsonlWriter
 from loadgen.data.run_dir import SESSIONS, RunDir
-from loadgen.live.pool import ClientPool, PoolShape
+from loadgen.live.arrivals import ArrivalLauncher
+from loadgen.live.pool import STOPPED_KIND, ClientPool, PoolShape
 from loadgen.live.runner import ResultSink, SessionLauncher
 from loadgen.live.session import SessionSettings
 from loadgen.telemetry.metrics import LoadgenMetrics, StreamObservers
@@ -35,6 +39,9 @@ class Driver(Protocol):
 
     async def set_target(self, clients: int, step: int | None = None) -> DriverStatus:
         """Aim for `clients` (and say which ramp step this is); returns the status."""
+
+    async def set_rate(self, rate: float, step: int | None = None) -> DriverStatus:
+        """Rate mode: start sessions at `rate` per second from now (0: none); returns the status."""
 
     async def start_window(self) -> float:
         """Start a new measurement window now; returns its start (unix seconds)."""
@@ -95,10 +102,16 @@ class LoadService:
         )
         self.launcher = SessionLauncher(settings, metrics, [self._ended, *sinks], shape.gap_s, self._ready)
         self.pool = ClientPool(self.launcher, corpus, shape)
+        self.arrivals = ArrivalLauncher(
+            self.launcher, corpus, shape.gap_s, shape.max_concurrency, shape.speech
+        )
+        self.rate: float | None = None
+        self._rng = random.Random(shape.seed)
+        self._replay: asyncio.Task[None] | None = None
         self.step: int | None = None
         self.sessions_ended = 0
         self._connects_from: float | None = None  # when the target changed, until a window starts
-        self._connects: list[tuple[float, str | None]] = []  # (when, replica; None: failed) since then
+        self._connects: list[Connect] = []  # connection attempts since then
         self._streaming: dict[str, SessionResult] = {}  # measured sessions past SERVER_READY, by uid
         self._recorder: JsonlWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -108,6 +121,8 @@ class LoadService:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._stop_arrivals()
+        await self.arrivals.stop(STOPPED_KIND)
         await self.pool.close()
         await self.record_to(None)
         if self._task is not None:
@@ -118,16 +133,15 @@ class LoadService:
 
     def _ready(self, result: SessionResult) -> None:  # measured sessions only (the launcher's on_ready)
         now = time.time()
-        replica = result.replica or UNKNOWN_REPLICA
-        self._note_connect(now, replica)
-        self.metrics.window.connected(now, replica)
+        self._note_connect(Connect.of(now, result))
         self.metrics.window.streams(now, self.launcher.streams)
         self.metrics.window.streamed(result)
         self._streaming[result.uid] = result
 
-    def _note_connect(self, at: float, replica: str | None) -> None:
+    def _note_connect(self, attempt: Connect) -> None:
+        self.metrics.window.connect(attempt)
         if self._connects_from is not None:  # kept only between a target change and its first window
-            self._connects.append((at, replica))
+            self._connects.append(attempt)
 
     def _ended(self, result: SessionResult) -> None:
         if result.idle:  # recorded, never judged
@@ -140,8 +154,7 @@ class LoadService:
         window.streams(now, self.launcher.streams)
         window.session_ended(now, result)
         if result.server_ready_s is None and result.outcome != STOPPED:
-            self._note_connect(now, None)
-            window.connect_failed(now)
+            self._note_connect(Connect.of(now, result))
         self.sessions_ended += 1
         wer = window.wer()
         if not math.isnan(wer):
@@ -156,18 +169,50 @@ class LoadService:
             mode=self.pool.shape.mode,
             corpus=self.corpus,
             target=self.pool.target,
-            clients=self.pool.clients,
+            clients=self.pool.clients + len(self.arrivals.in_flight),
             retiring=self.pool.retiring,
             active=self.launcher.streams,
             step=self.step,
             window_started_at=self.metrics.window.started_at,
             sessions_ended=self.sessions_ended,
             recording=str(self._recorder.path) if self._recorder else None,
+            rate=self.rate,
         )
 
     async def set_target(self, clients: int, step: int | None = None) -> DriverStatus:
         """Aim for `clients`; `step` (when given) becomes `loadgen_step`."""
         self.pool.set_target(clients)
+        return await self._new_step(step)
+
+    async def set_rate(self, rate: float, step: int | None = None) -> DriverStatus:
+        """Rate mode: sessions arrive at `rate` per second from now, each of a drawn length, at most
+        `max_concurrency` in flight (0: no more arrivals; sessions in flight go on to their end)."""
+        shape = self.pool.shape
+        if shape.arrival == CLOSED:
+            raise UsageError(
+                "this generator runs closed clients: start it with --arrival poisson or constant"
+            )
+        if not rate >= 0:
+            raise UsageError(f"the arrival rate must be >= 0, got {rate}")
+        await self._stop_arrivals()
+        self.rate = rate
+        if rate > 0:
+            stream = arrival_stream(shape.arrival, rate, shape.session_length, self._rng)
+            self._replay = asyncio.create_task(
+                self.arrivals.replay(stream, time.monotonic()), name="arrivals"
+            )
+        return await self._new_step(step)
+
+    async def _stop_arrivals(self) -> None:
+        if self._replay is not None:
+            self._replay.cancel()
+            (crash,) = await asyncio.gather(self._replay, return_exceptions=True)
+            self._replay = None
+            if isinstance(crash, Exception):
+                raise crash  # a session crashed: a bug, not a measurement
+
+    async def _new_step(self, step: int | None) -> DriverStatus:
+        """Connections count from now; `step` (when given) becomes `loadgen_step`."""
         self._connects_from, self._connects = time.time(), []
         if step is not None:
             self.step = step
@@ -180,11 +225,8 @@ class LoadService:
         # the first window after a target change also counts the connections made since that change
         since = self._connects_from if self._connects_from is not None else now
         window = Window(now, self.launcher.streams, connects_from=since)
-        for at, replica in self._connects if self._connects_from is not None else []:
-            if replica is None:
-                window.connect_failed(at)
-            else:
-                window.connected(at, replica)
+        for attempt in self._connects if self._connects_from is not None else []:
+            window.connect(attempt)
         self._connects_from, self._connects = None, []
         for result in self._streaming.values():
             window.streamed(result)

@@ -35,6 +35,7 @@ def merge_status(statuses: Sequence[DriverStatus]) -> DriverStatus:
         active=sum(s.active for s in statuses),
         sessions_ended=sum(s.sessions_ended for s in statuses),
         window_started_at=min(started, default=None),
+        rate=None if statuses[0].rate is None else sum(s.rate or 0.0 for s in statuses),
     )
 
 
@@ -65,6 +66,11 @@ class WorkerPool:
         """Worker i aims for its share of `clients` (the shards' rule: the first ones one more)."""
         count = len(self.clients)
         return merge_status(await self._all(lambda i, c: c.set_target(Shard(i, count).share(clients), step)))
+
+    async def set_rate(self, rate: float, step: int | None = None) -> DriverStatus:
+        """Each worker starts sessions at `rate`/K per second (K Poisson processes add up to one)."""
+        count = len(self.clients)
+        return merge_status(await self._all(lambda _, c: c.set_rate(rate / count, step)))
 
     async def start_window(self) -> float:
         """A window starts on every worker (within milliseconds of each other): the earliest start."""

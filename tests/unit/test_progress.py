@@ -53,6 +53,15 @@ def test_live_view_shows_the_step_the_clients_and_the_window():
     text = _render(live_view(state, StepTiming(), now=10.0))
     assert "#1 (explicit): 4 clients, measuring" in text
     assert "3 / 4" in text and "0.42 s" in text and "2 clients: PASS" in text
+    assert "-, 0 refused" in text  # no handshake in the window yet
+
+
+def test_live_view_shows_the_steps_handshake_times_and_refusals():
+    state = RampState(step=Step(4, EXPLICIT), index=0, stage=MEASURING, stage_ends_at=20.0)
+    window = _step(0, 4, 0.42).window
+    state.window = replace(window, handshake=LatencyStats(3, 0.1, 0.05, 0.2, 0.25, 0.25), refusals=2)
+    text = _render(live_view(state, StepTiming(), now=10.0))
+    assert "50 / 200 / 250 ms, 2 refused" in text
 
 
 def test_the_step_line_keeps_its_failing_criteria_on_one_line_at_80_columns():

@@ -25,6 +25,7 @@ RUNS = ["ramp", "ramp-workers"]
 ADDED = {"substitutions", "deletions", "insertions", "audio_untranscribed_s", "untranscribed"}
 ADDED |= {"goodput", "lag_p95_ci", "repeat"}  # rows: goodput and the p95 interval, computed by the report
 ADDED |= {"speech_ratio", "idle_sessions", "planned_audio_s"}  # issue 16: speech activity, idle clients
+ADDED |= {"rate", "concurrency", "handshake", "handshake_refusals"}  # rows (issue 16): rate mode, churn
 
 
 def _without_added(value: Any) -> Any:

@@ -9,7 +9,7 @@ from loadgen.core.kpi import WordErrors
 from loadgen.core.records import ActiveClients, WindowSnapshot
 from loadgen.core.session_result import SessionResult
 from loadgen.core.untranscribed import Untranscribed
-from loadgen.core.window import Window
+from loadgen.core.window import Connect, Window
 
 
 def _session(outcome="ok", errors=(1, 10), ready=True, audio=4.0) -> SessionResult:
@@ -70,6 +70,21 @@ def test_connections_count_from_the_step_start_and_failures_count_as_attempts():
     assert snap.replicas["r1"].sessions == 1 and snap.replicas["r2"].sessions == 1
 
 
+def test_handshake_times_and_refusals_count_from_the_step_start():
+    w = Window(started_at=10.0, connects_from=5.0)
+    ready = SessionResult(0, 0, "u", ["a"], 0.0, replica="r1", connect_s=0.01, server_ready_s=0.29)
+    refused = SessionResult(1, 0, "v", ["a"], 0.0, outcome="refused")
+    timed_out = SessionResult(2, 0, "w", ["a"], 0.0, outcome="error")
+    w.connect(Connect.of(4.0, ready))  # before the step: ignored
+    for at, result in ((6.0, ready), (7.0, refused), (8.0, timed_out), (11.0, ready)):
+        w.connect(Connect.of(at, result))
+    snap = w.snapshot(20.0)
+    assert (snap.connect_attempts, snap.connects_ready, snap.refusals) == (4, 2, 1)
+    assert snap.handshake is not None
+    assert (snap.handshake.count, snap.handshake.p50, snap.handshake.max) == (2, 0.3, 0.3)
+    assert WindowSnapshot.from_json({"duration_s": 1}).handshake is None  # a record before issue 16
+
+
 def test_throughput_is_transcribed_audio_per_second_by_replica():
     w = Window(started_at=0.0)
     w.transcribed(1.0, "r1", 6.0)
@@ -96,7 +111,7 @@ def test_a_snapshot_changes_nothing_in_the_window():
 def test_a_snapshot_reads_back_from_its_json_with_the_documented_fields():
     w = Window(started_at=0.0, active=2)
     w.sample("transcript_lag", 1.0, 0.25)
-    w.connected(1.0, "r1")
+    w.connected(1.0, "r1", 0.02)
     w.transcribed(2.0, "r1", 3.0)
     w.session_ended(3.0, _session())
     snap = w.snapshot(10.0)
@@ -106,7 +121,9 @@ def test_a_snapshot_reads_back_from_its_json_with_the_documented_fields():
         *("transcript_lag", "finalization_lag", "send_slip", "word_errors", "reference_words", "wer"),
         *("audio_sent_s", "transcribed_audio_s", "throughput", "replicas"),
         *("substitutions", "deletions", "insertions", "audio_untranscribed_s", "untranscribed", "histograms"),
+        *("handshake", "refusals"),
     ]
+    assert WindowSnapshot.from_json(data) == snap
     assert data["replicas"] == {"r1": {"sessions": 1, "transcribed_audio_s": 3.0}}
     assert WindowSnapshot.from_json(data) == snap
 

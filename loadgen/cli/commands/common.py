@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from loadgen.core.arrivals import ARRIVALS, CLOSED, SessionLength, parse_session_length
 from loadgen.core.errors import EXIT_USAGE, UsageError
 from loadgen.core.protocol import API_KEY_ENV, StreamOptions
 from loadgen.core.reconnect import ReconnectPolicy
@@ -53,6 +54,59 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
     return value
+
+
+def session_length(text: str) -> SessionLength:
+    """argparse type: `fixed:S`, `uniform:A,B`, `lognormal:MEAN,SD` or a plain number of seconds."""
+    try:
+        return parse_session_length(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_session_length_arg(group: argparse._ArgumentGroup, help_text: str, default: str | None) -> None:
+    """--session-length: a distribution of seconds of audio per session (docs/TRACES.md)."""
+    group.add_argument(
+        "--session-length",
+        dest="session_length",
+        type=session_length,
+        default=None if default is None else parse_session_length(default),
+        metavar="DIST",
+        help=f"{help_text}: fixed:S, uniform:A,B or lognormal:MEAN,SD seconds (a plain number is fixed)"
+        + (f" (default {default})" if default else ""),
+    )
+
+
+def add_arrival_args(group: argparse._ArgumentGroup) -> None:
+    """--arrival/--rate/--max-concurrency: open-model arrivals (docs/TRACES.md)."""
+    group.add_argument(
+        "--arrival",
+        dest="arrival",
+        choices=ARRIVALS,
+        default=CLOSED,
+        help="closed: a fixed number of clients (default); poisson or constant: sessions start at --rate per "
+        "second whatever the server does (an open model)",
+    )
+    group.add_argument(
+        "--rate", dest="rate", type=positive_float, metavar="R", help="open model: sessions per second"
+    )
+    group.add_argument(
+        "--max-concurrency",
+        dest="max_concurrency",
+        type=positive_int,
+        metavar="N",
+        help="open model: an arrival that finds N sessions in flight is dropped and counted (default none)",
+    )
+
+
+def add_seed_arg(group: argparse._ArgumentGroup) -> None:
+    """--seed: of every random draw of the workload (pauses, profiles, arrival times, session lengths)."""
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the pauses, profiles, arrival times and session lengths (default {DEFAULT_SEED})",
+    )
 
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:
@@ -247,19 +301,16 @@ def add_pool_args(parser: argparse.ArgumentParser, default_mode: str) -> None:
     load.add_argument(
         "--connect-rate", type=positive_float, default=5.0, help="new clients per second at most (default 5)"
     )
-    load.add_argument(
-        "--session-length",
-        type=positive_float,
-        default=300.0,
-        help="continuous mode: seconds of audio per session before the client reconnects (default 300)",
-    )
+    add_session_length_arg(load, "continuous mode: audio per session before the client reconnects", "300")
     load.add_argument("--gap", type=float, default=1.0, help="continuous mode: silence between files (s)")
     add_traffic_args(load)
+    add_seed_arg(load)
+    add_arrival_args(load)
     add_event_loop_arg(parser)
 
 
 def add_traffic_args(group: argparse._ArgumentGroup) -> None:
-    """--speech-ratio/--pause-dist/--profiles/--seed and --idle-clients/--idle-mode (docs/WORKLOADS.md)."""
+    """--speech-ratio/--pause-dist/--profiles and --idle-clients/--idle-mode (docs/WORKLOADS.md)."""
     group.add_argument(
         "--speech-ratio",
         type=float,
@@ -278,12 +329,6 @@ def add_traffic_args(group: argparse._ArgumentGroup) -> None:
         metavar="SPEC",
         help="a mix of speaking profiles instead of one --speech-ratio: NAME:SHARE@RATIO,... (e.g. "
         "listener:70%%@0.2,talker:30%%@0.6), or @FILE / a .toml file of [[profile]] tables",
-    )
-    group.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help=f"seed of the pauses and profiles (default {DEFAULT_SEED})",
     )
     group.add_argument(
         "--idle-clients",
@@ -313,8 +358,17 @@ def add_generator_args(parser: argparse.ArgumentParser, default_mode: str, audio
 
 def pool_shape(args: argparse.Namespace) -> PoolShape:
     """PoolShape from the load flags."""
-    speech, idle = speech_activity(args), idle_clients(args)
-    return PoolShape(args.mode, args.connect_rate, args.session_length, args.gap, speech=speech, idle=idle)
+    return PoolShape(
+        args.mode,
+        args.connect_rate,
+        args.session_length,
+        args.gap,
+        speech=speech_activity(args),
+        idle=idle_clients(args),
+        seed=args.seed,
+        arrival=args.arrival,
+        max_concurrency=args.max_concurrency,
+    )
 
 
 def speech_activity(args: argparse.Namespace) -> SpeechActivity | None:
@@ -324,9 +378,10 @@ def speech_activity(args: argparse.Namespace) -> SpeechActivity | None:
         return None
     if ratio is not None and spec is not None:
         raise UsageError("--speech-ratio and --profiles both set: give one")
-    if args.mode != CONTINUOUS:
+    open_model = getattr(args, "arrival", CLOSED) != CLOSED or getattr(args, "trace", None) is not None
+    if args.mode != CONTINUOUS and not open_model:
         flag = "--speech-ratio" if ratio is not None else "--profiles"
-        raise UsageError(f"{flag} shapes continuous sessions: add --mode continuous")
+        raise UsageError(f"{flag} shapes continuous sessions: add --mode continuous (or --arrival)")
     profiles = () if spec is None else speaking_profiles(spec)
     dist = getattr(args, "pause_dist", EXPONENTIAL)
     seed = getattr(args, "seed", DEFAULT_SEED)

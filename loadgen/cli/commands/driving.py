@@ -43,7 +43,7 @@ from loadgen.data.manifest import redacted_argv
 from loadgen.data.profiles import DEFAULT_PROFILE, Profile, load_profiles, select_profile
 from loadgen.data.run_dir import COMPLETE, INTERRUPTED, RUNNING, SESSIONS, STEPS, RunDir
 from loadgen.live.control import ControlClient
-from loadgen.live.ramp import Listener, Ramp, StepHook, StepTiming
+from loadgen.live.ramp import Listener, Ramp, RateMode, StepHook, StepTiming
 from loadgen.live.service import Driver, LoadService, WindowedMetrics
 from loadgen.report import write_report
 from loadgen.telemetry.event_loop import run as run_on_loop
@@ -135,6 +135,7 @@ class Drive:
     sharding: tuple[Shard, StepClock] | None = None
     merged_steps: list[StepRecord] | None = None  # a sharded run: every shard's steps, merged
     on_step: StepHook | None = None  # started with each step (fault injection)
+    rates: RateMode | None = None  # rate mode: steps of arrival rate
 
     @property
     def steps(self) -> list[StepRecord]:
@@ -214,6 +215,7 @@ async def _main(
             listener,
             drive.sharding,
             drive.on_step,
+            rates=drive.rates,
         )
         if drive.schedule.get("kind") == "steps":
             drive.ramp.state.planned_steps = list(drive.schedule["steps"])
@@ -239,7 +241,10 @@ async def _workers(parts: _LocalParts, run_dir: RunDir) -> AsyncIterator[Driver]
     """K `loadgen serve` processes driven as one; this process serves their summed metrics."""
     args = parts.args
     ports = free_ports(args.workers)
-    own = [{"control_host": LOCALHOST, "control_port": p, "clients": 0, "output_file": None} for p in ports]
+    own = [
+        {"control_host": LOCALHOST, "control_port": p, "clients": 0, "rate": None, "output_file": None}
+        for p in ports
+    ]  # idle until the ramp sets their target (or rate)
     workers = start_workers(command_serve, args, run_dir.create().path / "workers", own)
     try:
         serve_metrics(WorkerMetrics(workers), args)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -20,13 +21,14 @@ from loadgen.cli.commands.driving import (
     prepare,
 )
 from loadgen.cli.progress import capacity_line
+from loadgen.core.arrivals import CLOSED, rate_capacity
 from loadgen.core.errors import UsageError
 from loadgen.core.records import Shard, StepRecord
 from loadgen.core.repeat import RepeatedCapacity
 from loadgen.core.search import AdaptiveSearch, BracketSearch, ExplicitSearch, Outcome, Search, outcome
 from loadgen.core.shards import StepClock, aligned_start, merge_steps, parse_shard, ramp_allowance
 from loadgen.data.run_dir import EVENTS, STEPS, RunDir
-from loadgen.live.ramp import StepHook, first_failure_is_generator, repeat_search
+from loadgen.live.ramp import RateMode, StepHook, first_failure_is_generator, repeat_search
 from loadgen.live.runner import PER_FILE
 
 START_LEAD_S = 5.0  # an aligned start is at least this far away: time to load the corpus and connect
@@ -59,6 +61,15 @@ def bracket_spec(text: str) -> tuple[int, int]:
         if 1 <= low < high:
             return low, high
     raise argparse.ArgumentTypeError(f"expected LO,HI with 1 <= LO < HI, like 6,11; got {text!r}")
+def rate_list(text: str) -> list[float]:
+    """argparse type: `0.05,0.1,0.2` (arrival rates > 0, sessions per second)."""
+    try:
+        rates = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected rates like 0.05,0.1,0.2, got {text!r}") from exc
+    if not rates or not min(rates) > 0:
+        raise argparse.ArgumentTypeError(f"every rate must be > 0, got {text!r}")
+    return rates
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -99,6 +110,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="R",
         help="run the whole search R times; the answer is the median capacity with its range (1)",
     )
+    rates = ramp.add_argument_group("rate mode (--arrival poisson|constant; docs/RAMP.md)")
+    rates.add_argument(
+        "--rate-step",
+        dest="rate_step",
+        type=positive_float,
+        metavar="R",
+        help="adaptive search over arrival rates: level k runs k x R sessions per second (--start, "
+        "--factor, --max-clients and --resolution count levels)",
+    )
+    rates.add_argument(
+        "--rates", dest="rates", type=rate_list, metavar="R1,R2,...", help="explicit arrival rates"
+    )
     shards = ramp.add_argument_group("sharding (several generators, explicit --steps only; docs/RAMP.md)")
     shards.add_argument(
         "--shard",
@@ -134,7 +157,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     ramp.set_defaults(handler=command_ramp)
 
 
+def rate_levels(args: argparse.Namespace) -> Callable[[int], float] | None:
+    """Rate mode: the arrival rate of level k (None: closed clients); usage errors for mixed flags."""
+    if args.arrival == CLOSED:
+        if args.rate_step or args.rates or args.rate is not None:
+            raise UsageError("--rate-step, --rates and --rate need --arrival poisson or constant")
+        return None
+    if args.rate is not None or args.steps or args.shard or args.repeat > 1:
+        raise UsageError(
+            "a rate-mode ramp steps the arrival rate: give --rate-step R (adaptive) or --rates R1,R2,... "
+            "(not --rate, --steps, --shard or --repeat)"
+        )
+    if args.rates:
+        rates = list(args.rates)
+        return lambda level: rates[level - 1]
+    if args.rate_step:
+        step = args.rate_step
+        return lambda level: round(level * step, 9)
+    raise UsageError(f"--arrival {args.arrival} needs --rate-step R (adaptive) or --rates R1,R2,...")
+
+
 def _search(args: argparse.Namespace) -> tuple[Search, dict]:
+    if args.arrival != CLOSED and args.rates:
+        levels = list(range(1, len(args.rates) + 1))
+        return ExplicitSearch(levels, args.keep_going), {"kind": "rates", "rates": args.rates}
     if args.shard and not args.steps:
         raise UsageError("--shard needs explicit --steps: an adaptive search needs every shard's verdict")
     if args.steps and args.bracket:
@@ -160,7 +206,8 @@ def _search(args: argparse.Namespace) -> tuple[Search, dict]:
         else {"start": search.start}
     )
     kind = "bracket" if args.bracket else "adaptive"
-    return search, {"kind": kind, **first, **{k: getattr(search, k) for k in fields}}
+    schedule = {"kind": kind, **first, **{k: getattr(search, k) for k in fields}}
+    return search, schedule | ({"rate_step": args.rate_step} if args.arrival != CLOSED else {})
 
 
 def command_ramp(args: argparse.Namespace, console: Console) -> int:
@@ -169,11 +216,14 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(
             "--repeat runs the search again in one generator: it cannot be combined with --shard"
         )
+    rate_of = rate_levels(args)
     search, schedule = _search(args)
     searches = [search] + [_search(args)[0] for _ in range(args.repeat - 1)]
     if args.repeat > 1:
         schedule["repeat"] = args.repeat
     drive = prepare(args, "ramp", schedule, args.hold)
+    if rate_of is not None:
+        drive.rates = RateMode(rate_of, min(args.session_length.mean_s, args.ramp_timeout))
     if args.shard:
         _shard(drive, args.shard)
     if args.chaos:
@@ -186,11 +236,30 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
         drive.merged_steps = _merged(drive, args.shard, len(args.steps))
     if args.repeat > 1:
         return _finish_repeated(drive, console, args.repeat)
+    if rate_of is not None:
+        return _finish_rates(drive, console, rate_of)
     found = outcome([(s.clients, s.passed) for s in drive.steps if s.passed is not None])
     reason = found.reason + _generator_note(drive.steps)
     answer = capacity_line(found.capacity, reason)
     return finish(
         drive, console, {**dataclasses.asdict(found), "reason": reason}, answer, found.capacity is not None
+    )
+
+
+def _finish_rates(drive: Drive, console: Console, rate_of: Callable[[int], float]) -> int:
+    """The capacity as an arrival rate and as the concurrency its step produced."""
+    streams = {
+        s.clients: s.window.active_clients.avg
+        for s in drive.steps
+        if s.passed and s.window is not None and s.window.active_clients is not None
+    }
+    answer = rate_capacity(
+        [(s.clients, s.passed) for s in drive.steps if s.passed is not None], rate_of, streams
+    )
+    reason = answer.reason + _generator_note(drive.steps)
+    line = f"max arrival rate: {'none' if answer.rate is None else f'{answer.rate:g}/s'} ({reason})"
+    return finish(
+        drive, console, {**dataclasses.asdict(answer), "reason": reason}, line, answer.rate is not None
     )
 
 

@@ -79,6 +79,8 @@ async def _serve(service: LoadService, args: argparse.Namespace) -> None:
         runner = await start_control(control_app(service, stop), args.control_host, args.control_port)
         try:
             await service.set_target(max(0, args.clients))
+            if args.rate is not None:
+                await service.set_rate(args.rate)  # --arrival poisson|constant: sessions from the start
             await stop.wait()
         finally:
             await runner.cleanup()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loadgen.core.goodput import TRANSCRIPT_LAG, goodput
+from loadgen.core.kpi import LatencyStats
 from loadgen.core.latency_hist import quantile_interval
 from loadgen.core.records import StepRecord, WindowSnapshot, replica_label
 from loadgen.core.search import outcome
@@ -53,6 +54,10 @@ class StepRow:
     goodput: float | None = None  # streams served on time and whole (core/goodput.py)
     lag_p95_ci: tuple[float, float] | None = None  # 95 % interval of the p95 lag, from the histogram
     repeat: int | None = None  # `ramp --repeat`: which repetition ran it
+    rate: float | None = None  # rate mode: the step's arrivals per second
+    concurrency: float | None = None  # time-weighted mean streams in the window
+    handshake: LatencyStats | None = None  # connect to SERVER_READY since the step's start
+    handshake_refusals: int | None = None  # handshakes refused (WAIT, HTTP rejection) since then
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,10 @@ def step_row(record: StepRecord, slo_s: float | None = None) -> StepRow:
         goodput=goodput(window, slo_s),
         lag_p95_ci=_p95_interval(window),
         repeat=record.repeat,
+        rate=record.rate,
+        concurrency=None if window.active_clients is None else window.active_clients.avg,
+        handshake=window.handshake,
+        handshake_refusals=window.refusals,
     )
 
 

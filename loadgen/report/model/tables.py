@@ -130,7 +130,7 @@ def verdict_table(report: Report) -> Table:
     first_fail = DASH if cap.first_failing_clients is None else clients_text(cap.first_failing_clients)
     rows = [
         *head,
-        ["max concurrent connections", _capacity_cell(report)],
+        *(_rate_rows(report) or [["max concurrent connections", _capacity_cell(report)]]),
         *_repeat_rows(report),
         ["how it was found", cap.reason],
         ["first failing step", first_fail],
@@ -147,6 +147,23 @@ def verdict_table(report: Report) -> Table:
     return Table(["", ""], rows)
 
 
+def _rate_rows(report: Report) -> list[list[str]]:
+    """Rate mode: the capacity as an arrival rate and as the streams its step produced (else none)."""
+    if not any(r.rate is not None for r in report.rows):
+        return []
+    level = report.capacity.max_clients
+    at = [r for r in report.rows if r.passed and r.clients == level and r.rate is not None]
+    if not at:
+        return [["max arrival rate", DASH]]
+    return [
+        ["max arrival rate", f"{at[-1].rate:g} sessions/s (level {level})"],
+        [
+            "max concurrent connections",
+            f"{number(at[-1].concurrency)} (time-weighted mean streams at that rate)",
+        ],
+    ]
+
+
 def _capacity_cell(report: Report) -> str:
     if report.repeated is not None:
         return report.repeated.headline()
@@ -158,11 +175,18 @@ def interval(bounds: tuple[float, float] | None) -> str:
     return DASH if bounds is None else f"{bounds[0]:.3f}{EN_DASH}{bounds[1]:.3f}"
 
 
+def _handshake_cell(r: StepRow) -> str:
+    h = r.handshake
+    return DASH if h is None else f"{h.p50 * 1000:.0f} / {h.p95 * 1000:.0f} / {h.max * 1000:.0f}"
+
+
 def _step_cells(r: StepRow) -> list[str]:
     return [
         str(r.index),
         DASH if r.repeat is None else str(r.repeat + 1),
+        DASH if r.rate is None else f"{r.rate:g}",
         str(r.clients),
+        number(r.concurrency),
         r.phase,
         verdict_label(r.passed),
         seconds(r.lag_p50),
@@ -175,6 +199,8 @@ def _step_cells(r: StepRow) -> list[str]:
         percent(r.success_ratio),
         percent(r.error_ratio),
         percent(r.refusal_ratio),
+        _handshake_cell(r),
+        DASH if r.handshake_refusals is None else str(r.handshake_refusals),
         number(r.throughput),
         number(r.goodput),
         seconds(r.send_slip_p99),
@@ -185,7 +211,9 @@ def _step_cells(r: StepRow) -> list[str]:
 STEP_HEADERS = [
     "step",
     "run",
+    "rate (/s)",
     "clients",
+    "streams",
     "phase",
     "verdict",
     "lag p50 (s)",
@@ -198,19 +226,33 @@ STEP_HEADERS = [
     "success",
     "errors",
     "refused",
+    "handshake p50 / p95 / max (ms)",
+    "refused handshakes",
     "throughput",
     "goodput",
     "slip p99 (s)",
     "failing criteria",
 ]
+# columns shown only where some step has them: `ramp --repeat`, rate mode, records since issue 16
+_OPTIONAL_STEP_COLUMNS = {
+    "run": lambda r: r.repeat,
+    "rate (/s)": lambda r: r.rate,
+    "streams": lambda r: r.rate,  # the concurrency a rate produced (a client step's is its clients)
+    "handshake p50 / p95 / max (ms)": lambda r: r.handshake,
+    "refused handshakes": lambda r: r.handshake_refusals,
+}
 
 
 def steps_table(rows: Sequence[StepRow]) -> Table:
-    """One row per step in the order the steps ran (the `run` column only for `ramp --repeat`)."""
+    """One row per step in the order the steps ran (the `run` column only for `ramp --repeat`, the rate
+    and the streams it produced only in rate mode, handshakes only where recorded)."""
     table = Table(STEP_HEADERS, [_step_cells(r) for r in rows])
-    if any(r.repeat is not None for r in rows):
-        return table
-    return _columns(table, [h for h in STEP_HEADERS if h != "run"])
+    shown = [
+        h
+        for h in STEP_HEADERS
+        if h not in _OPTIONAL_STEP_COLUMNS or any(_OPTIONAL_STEP_COLUMNS[h](r) is not None for r in rows)
+    ]
+    return _columns(table, shown)
 
 
 def _columns(table: Table, headers: Sequence[str]) -> Table:
@@ -218,7 +260,10 @@ def _columns(table: Table, headers: Sequence[str]) -> Table:
     return Table(list(headers), [[row[i] for i in keep] for row in table.rows], table.title)
 
 
-COMPACT = ("step", "run", "clients", "verdict", "lag p95 (s)", "WER", "errors", "throughput", "goodput")
+COMPACT = (
+    *("step", "run", "rate (/s)", "clients", "streams", "verdict"),
+    *("lag p95 (s)", "WER", "errors", "throughput", "goodput"),
+)
 
 
 def compact_steps_table(rows: Sequence[StepRow]) -> Table:
