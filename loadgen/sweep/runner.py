@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -246,8 +247,10 @@ class Sweep:
             )
         run = sweep_state.start(run, time.time(), bracket)
         self.save(run)
-        guess = f", bracket {bracket[0]},{bracket[1]}" if bracket else ", cold search"
+        guess = ", explicit --steps" if self.plan.explicit else ", cold search"
+        guess = f", bracket {bracket[0]},{bracket[1]}" if bracket else guess
         self.say(f"[{index}/{total}] {run.config.id}: deploying {' '.join(run.config.server.serve_args())}")
+        interrupted = False
         try:
             url = self.target.deploy(run.config.server)
             ready_s = wait_ready(url, self.plan.ready_timeout_s)
@@ -257,14 +260,16 @@ class Sweep:
             code = _run_ramp(command, log)
             run = sweep_state.finish(run, time.time(), ramp_result(run_dir, code, log))
         except KeyboardInterrupt:
-            self.save(sweep_state.fail(run, time.time(), "interrupted (Ctrl-C or SIGTERM)", INTERRUPTED))
-            self._stop()
-            raise
+            interrupted = True
+            run = sweep_state.fail(run, time.time(), "interrupted (Ctrl-C or SIGTERM)", INTERRUPTED)
         except UserError as exc:
             run = sweep_state.fail(run, time.time(), str(exc))
-        self._stop()
-        self.save(run)
-        self.say(f"[{index}/{total}] {run.config.id}: {run.status}, {_found(run)} ({run.wall_s:.0f} s)")
+        with _interrupts_deferred():  # the outcome is recorded and the target stopped, whatever comes
+            self.save(run)
+            self._stop()
+        self.say(f"[{index}/{total}] {run.config.id}: {run.status}, {_found(run)} ({run.wall_s or 0:.0f} s)")
+        if interrupted:
+            raise KeyboardInterrupt
 
     def _stop(self) -> None:
         try:
@@ -289,7 +294,8 @@ def _move_aside(run_dir: Path, stale: Path) -> None:
 
 def _run_ramp(command: Sequence[str], log: Path) -> int:
     """The ramp subprocess, its output in `log`. On KeyboardInterrupt it gets SIGINT (if the terminal's
-    did not reach it) and INTERRUPT_GRACE_S to write what it measured, then SIGKILL."""
+    did not reach it; SIGTERM where SIGINT is ignored, as in a background job, since it inherits that)
+    and INTERRUPT_GRACE_S to write what it measured, then SIGKILL."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -297,10 +303,29 @@ def _run_ramp(command: Sequence[str], log: Path) -> int:
             return process.wait()
         except KeyboardInterrupt:
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+                process.send_signal(signal.SIGTERM if ignored else signal.SIGINT)
             try:
                 process.wait(timeout=INTERRUPT_GRACE_S)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
             raise
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done, then raise KeyboardInterrupt."""
+    caught: list[int] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    for sig in signals:
+        if previous[sig] != signal.SIG_IGN:
+            signal.signal(sig, lambda signum, _: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt

@@ -52,6 +52,19 @@ audio_dir = "{corpus}"
     return path
 
 
+def _started(tmp_path: Path, corpus: Path) -> tuple[Path, Path, Path, subprocess.Popen]:
+    """The matrix, the sweep dir, the log and a sweep of them, started."""
+    matrix, out, log = _matrix(tmp_path / "m.toml", corpus), tmp_path / "sweep", tmp_path / "sweep.log"
+    return matrix, out, log, _sweep(matrix, out, free_base_port(2), log)
+
+
+def _wait_for(path: Path, sweep: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert sweep.poll() is None and time.monotonic() < deadline, f"no {path}: {log.read_text()}"
+        time.sleep(0.2)
+
+
 def _sweep(matrix: Path, out: Path, port: int, log: Path) -> subprocess.Popen:
     argv = [sys.executable, "-m", "loadgen", "sweep", "--matrix", str(matrix), "--out", str(out)]
     with log.open("ab") as sink:
@@ -69,24 +82,14 @@ def _state(out: Path) -> dict:
 
 @pytest.mark.timeout(300)
 def test_a_killed_sweep_resumes_and_finds_every_knee(generated_corpus, tmp_path):
-    matrix, out, log = (
-        _matrix(tmp_path / "m.toml", generated_corpus),
-        tmp_path / "sweep",
-        tmp_path / "sweep.log",
-    )
-    port = free_base_port(2)
-    first = _sweep(matrix, out, port, log)
-    deadline = time.monotonic() + 150
-    while not (out / "configs" / "batch-r1" / "run.json").exists():  # the second config's ramp started
-        assert first.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, f"the second config's ramp never started: {log.read_text()}"
-        time.sleep(0.2)
+    matrix, out, log, first = _started(tmp_path, generated_corpus)
+    _wait_for(out / "configs" / "batch-r1" / "run.json", first, log, 150)  # the second config's ramp started
     os.killpg(first.pid, signal.SIGKILL)  # the sweep and its ramp, as a crash would; the stack stays up
     first.wait()
     before = _state(out)
     assert before["configs"][1]["status"] == "running" and before["best"] == "single-r1"
 
-    second = _sweep(matrix, out, port, log)
+    second = _sweep(matrix, out, free_base_port(2), log)
     assert second.wait(timeout=200) == 0, log.read_text()
     state = _state(out)
     text = log.read_text()
@@ -104,3 +107,17 @@ def test_a_killed_sweep_resumes_and_finds_every_knee(generated_corpus, tmp_path)
             json.loads((out / c["run_dir"] / "run.json").read_text())["outcome"]["capacity"] == c["capacity"]
         )
     assert not (out / "stack" / "stack.json").exists()  # stopped at the end
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_marks_the_config_interrupted_and_stops_the_stack(generated_corpus, tmp_path):
+    _, out, log, sweep = _started(tmp_path, generated_corpus)
+    _wait_for(
+        out / "configs" / "single-r1" / "steps.jsonl", sweep, log, 60
+    )  # a step of the first ramp judged
+    sweep.send_signal(signal.SIGTERM)
+    assert sweep.wait(timeout=60) == 130, log.read_text()
+    state = _state(out)
+    assert [c["status"] for c in state["configs"]] == ["interrupted", "pending", "pending"]
+    assert json.loads((out / "configs" / "single-r1" / "run.json").read_text())["status"] == "interrupted"
+    assert not (out / "stack" / "stack.json").exists()  # the stack was stopped
