@@ -81,41 +81,103 @@ def test_two_counts_are_amdahl_through_both_points():
     assert any("Amdahl" in a for a in answer.assumptions)
 
 
-def test_superlinear_two_points_are_clamped_to_linear():
-    # (1, 10), (2, 24): sigma = (2*10 - 24) / (24*1) < 0 -> 0: lambda = 10, linear at best.
+def test_superlinear_two_points_are_linear():
+    # (1, 10), (2, 24): per replica 24 / 2 = 12 >= 10 / 1 -> linear, lambda = c1 / n1 = 10.
     answer = plan(points((1, 10), (2, 24)), 25)
     assert answer.model.sigma == 0 and answer.model.lam == 10
     assert answer.replicas == 4  # 10 * 3 = 30 >= 25, 10 * 2 = 20 < 25
+    assert any("linear, superlinear taken as linear" in a for a in answer.assumptions)
+    # n1 > 1: (2, 10), (3, 18): 18 / 3 = 6 >= 10 / 2 = 5 -> linear, lambda = 5 (whatever the formula's sign).
+    shifted = plan(points((2, 10), (3, 18)), 10)
+    assert (shifted.model.lam, shifted.model.sigma) == (5, 0)
+    assert shifted.replicas == 3  # 5 * 2 = 10 >= 10, 5 * 1 = 5 < 10
 
 
-def test_unreachable_under_contention_names_the_ceiling():
-    # c(N) = 40N / (N + 3) approaches 40 and never reaches it: X = 40 has no N.
+def test_retrograde_two_points_are_flat_and_scale_out_over_hosts():
+    # The local sweep on 2 cores: 2 replicas held 3 streams, 3 replicas held 2. c2 = 2 <= c1 = 3 -> flat:
+    # sigma = 1, lambda = c1 (1 + 1 * (2 - 1)) / 2 = 3, c(N) = 3 for every N (the formula's
+    # (3*3 - 2*2) / (2*2*2 - 3*3*1) = 5 / -1 = -5 would have read as linear).
+    # X = 10 at +20 %: required 12 > 3 -> hosts of the best measured count k = 2 (c(2) = 3 measured), one
+    # replica lost leaves its host at c(1) = 3 (the flat model's, not measured):
+    # (H - 1) * 3 + 3 >= 12 -> H >= 4; H * 3 >= 12 -> H >= 4 -> 4 hosts x 2 = 8 replicas,
+    # 12 streams, 12 with one replica lost.
+    answer = plan(points((2, 3), (3, 2)), 10, 20)
+    assert (answer.model.kind, answer.model.lam, answer.model.sigma) == (AMDAHL, 3, 1)
+    assert answer.model.peak() == (3, 1)
+    assert (answer.replicas, answer.hosts, answer.replicas_per_host) == (8, 4, 2)
+    assert (answer.capacity, answer.capacity_one_replica_lost) == (12, 12)
+    assert answer.scale_out and answer.extrapolated
+    assert any("retrograde" in a and "flat" in a for a in answer.assumptions)
+    assert any(a.startswith("hosts add up linearly: not measured") for a in answer.assumptions)
+    assert any(
+        "(4 - 1) x 3 + 3 = 12 >= 12" in a and "c(1) = 3 (the amdahl model's" in a for a in answer.assumptions
+    )
+    out = answer.to_json(["sw"])
+    assert (out["replicas"], out["hosts"], out["scale_out"], out["extrapolated"]) == (8, 4, True, True)
+    assert (out["max_streams"], out["max_streams_at_replicas"]) == (3, 1)
+
+
+def test_flat_two_points_n_plus_one_at_host_granularity():
+    # (1, 4), (2, 4): c2 == c1 -> flat, lambda = 4.
+    # X = 3: c(1) = 4 >= 3 and c(2) = 4 -> 2 replicas on one host (the model's answer, measured counts).
+    small = plan(points((1, 4), (2, 4)), 3)
+    assert (small.model.sigma, small.replicas, small.hosts, small.scale_out) == (1, 2, 1, False)
+    # X = 10: beyond 4 -> hosts of the best count, the fewest replicas of the most capacity: k = 1 (4).
+    # Losing the replica of a 1-replica host leaves it at c(0) = 0: (H - 1) * 4 + 0 >= 10 -> H = 4
+    # (3 hosts carry 12 >= 10 but only 8 with one lost). 4 hosts x 1 = 4 replicas, 16 streams, 12 lost.
+    answer = plan(points((1, 4), (2, 4)), 10)
+    assert (answer.replicas, answer.hosts, answer.replicas_per_host) == (4, 4, 1)
+    assert (answer.capacity, answer.capacity_one_replica_lost) == (16, 12)
+
+
+def test_usl_on_retrograde_points_peaks_within_them_and_scales_out():
+    # The cold local sweep's batch mode: 1, 2, 3 replicas held 2, 3, 2. The USL fit has kappa > 0 and
+    # peaks at N* = sqrt((1 - sigma) / kappa) < 3, so more replicas on one host do not help.
+    # X = 10 at +20 % = 12: hosts of k = 2 (3 streams measured), one lost leaves c(1) = 2 (measured):
+    # (H - 1) * 3 + 2 >= 12 -> H - 1 >= 3.33 -> H = 5 (4 hosts: 3 * 3 + 2 = 11 < 12); 10 replicas,
+    # 15 streams, 14 with one lost.
+    answer = plan(points((1, 2), (2, 3), (3, 2)), 10, 20)
+    assert answer.model.kind == USL and answer.model.kappa > 0
+    _, peak_at = answer.model.peak()
+    assert peak_at is not None and peak_at <= 3
+    assert any(
+        "peaks at" in a and f"at {peak_at} replica(s) on one host, within the counts measured" in a
+        for a in answer.assumptions
+    )
+    assert (answer.replicas, answer.hosts, answer.replicas_per_host) == (10, 5, 2)
+    assert (answer.capacity, answer.capacity_one_replica_lost) == (15, 14)
+    assert "(5 - 1) x 3 + 2 = 14 >= 12" in " ".join(answer.assumptions)
+
+
+def test_beyond_the_contention_ceiling_scales_out():
+    # c(N) = 40N / (N + 3) approaches 40 and never reaches it: X = 40 has no N on one host.
+    # Hosts of k = 3 (20 measured), one lost leaves c(2) = 16 (measured): (H - 1) * 20 + 16 >= 40 -> H = 3
+    # (2 hosts: 20 + 16 = 36 < 40); 9 replicas, 60 streams, 56 with one lost.
     answer = plan(points((1, 10), (2, 16), (3, 20)), 40)
-    assert answer.replicas is None and answer.hosts is None
-    assert "peaks at 40.0 streams (approached, never reached)" in answer.reason
+    assert answer.model.peak() == (pytest.approx(40, rel=1e-3), None)
+    assert (answer.replicas, answer.hosts, answer.capacity_one_replica_lost) == (9, 3, 56)
 
 
-def test_unreachable_past_a_usl_peak():
+def test_past_a_usl_peak_scales_out():
     # kappa = 0.05, sigma = 0: c(N) = 10N / (1 + 0.05N(N - 1)): c(1) = 10, c(2) = 18.18, c(3) = 23.08,
-    # c(4) = 25, c(5) = 25; peak N* = sqrt(1 / 0.05) = 4.47, c = 25. X = 30 is beyond it; X = 20 needs
-    # c(N - 1) >= 20: c(3) = 23.08 -> N = 4.
+    # c(4) = 25, c(5) = 25; peak N* = sqrt(1 / 0.05) = 4.47, c = 25. X = 20 needs c(N - 1) >= 20:
+    # c(3) = 23.08 -> N = 4. X = 30 is beyond the peak: hosts of k = 4 (25), one lost leaves c(3) = 23.08:
+    # (H - 1) * 25 + 23.08 >= 30 -> H = 2; H * 25 >= 30 -> H = 2: 8 replicas.
     measured = points((1, 10), (2, 20 / 1.1), (3, 30 / 1.3), (4, 25))
-    beyond = plan(measured, 30)
-    assert beyond.replicas is None
-    assert beyond.to_json([])["max_streams"] == pytest.approx(25, rel=1e-3)
-    assert "peaks at 25.0 streams at 4 replicas" in beyond.reason or "at 5 replicas" in beyond.reason
     assert plan(measured, 20).replicas == 4
+    beyond = plan(measured, 30)
+    assert beyond.to_json([])["max_streams"] == pytest.approx(25, rel=1e-3)
+    assert (beyond.replicas, beyond.hosts, beyond.replicas_per_host, beyond.scale_out) == (8, 2, 4, True)
 
 
-def test_unreachable_on_one_host_hints_at_more_hosts():
+def test_beyond_one_host_the_answer_is_hosts_of_the_best_count():
     # c(N) = 6N / (1 + 0.1(N - 1) + 0.05N(N - 1)): c(1) = 6, c(2) = 12 / 1.2 = 10, c(3) = 18 / 1.5 = 12,
     # peak c(4) = 24 / 1.9 = 12.63. X = 20 at +25 %: 25 > 12.63, no N. Hosts of the best measured 3
     # replicas (12 each), one replica lost on one of them: (H - 1) * 12 + c(2) >= 25 -> H - 1 >= 1.25
-    # -> H = 3, 9 replicas.
+    # -> H = 3, 9 replicas, 36 streams, 2 * 12 + 10 = 34 with one lost.
     answer = plan(points((1, 6), (2, 10), (3, 12)), 20, 25)
-    assert answer.replicas is None
     assert answer.to_json([])["max_streams"] == pytest.approx(24 / 1.9, rel=1e-4)
-    assert "3 host(s) of 3 replica(s), 12 streams each, = 9 replicas" in answer.reason
+    assert answer.reason == "3 host(s) of 3 replica(s) carry 36 streams, 34 with one replica lost: >= 25"
 
 
 def test_several_runs_at_one_count_use_their_median():
@@ -210,10 +272,53 @@ def test_plan_command_from_a_directory_of_runs_and_a_sweep(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "sweep.json").write_text(json.dumps(SWEEP))
-    # batch at 1, 2, 3 replicas: 6, 10, 12 -> a USL fit; its plateau is below 30 -> no plan, exit 1.
-    assert main(["plan", "--from", str(sweep), "--target-streams", "30", "--json"]) == 1
+    # batch at 1, 2, 3 replicas: 6, 10, 12 -> a USL fit; its plateau is below 30 -> hosts of 3 replicas
+    # (12): (H - 1) * 12 + c(2) = 10 >= 30 -> H = 3 (2 hosts: 22 < 30), 9 replicas.
+    assert main(["plan", "--from", str(sweep), "--target-streams", "30", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["replicas"] is None and out["model"]["kind"] == "usl" and out["max_streams"] < 30
+    assert out["model"]["kind"] == "usl" and out["max_streams"] < 30
+    assert (out["replicas"], out["hosts"], out["scale_out"], out["extrapolated"]) == (9, 3, True, True)
+
+
+def omp_cores_sweep(with_omp_cores: bool) -> dict:
+    """The cold local sweep's shape: omp_threads = max(1, 2 // replicas), so batch r1 runs 2 threads."""
+    server = {"mode": ["batch"], "replicas": [1, 2, 3]}
+    return {
+        **SWEEP,
+        "matrix": {
+            "server": {**server, "omp_cores": 2} if with_omp_cores else {**server, "omp_threads": [1, 2]}
+        },
+        "configs": [
+            {
+                "id": f"batch-r{n}",
+                "server": {"mode": "batch", "replicas": n, "omp_threads": max(1, 2 // n)},
+                "workload": {},
+                "status": "done",
+                "capacity": cap,
+            }
+            for n, cap in ((1, 2), (2, 3), (3, 2))
+        ],
+        "best": "batch-r2",
+    }
+
+
+def test_a_sweep_sharing_omp_cores_groups_every_replica_count(tmp_path, capsys):
+    found, note = sweep_points(omp_cores_sweep(True), "sw")
+    assert [(p.replicas, p.capacity) for p in found] == [(1, 2), (2, 3), (3, 2)]
+    assert "omp_threads ignored in that match" in note and "omp_threads=" not in note
+    # With omp_threads an axis of its own, r1 (2 threads) is another setting: only r2 and r3 match.
+    found, note = sweep_points(omp_cores_sweep(False), "sw")
+    assert [(p.replicas, p.capacity) for p in found] == [(2, 3), (3, 2)]
+    assert "omp_threads=1" in note and "ignored" not in note
+    # The command: the USL over (1, 2), (2, 3), (3, 2) peaks within them; X = 10 at +20 % -> 5 hosts of
+    # 2 replicas (arithmetic in test_usl_on_retrograde_points_peaks_within_them_and_scales_out).
+    (tmp_path / "sweep.json").write_text(json.dumps(omp_cores_sweep(True)))
+    assert (
+        main(["plan", "--from", str(tmp_path), "--target-streams", "10", "--headroom", "20", "--json"]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert (out["replicas"], out["hosts"], out["replicas_per_host"]) == (10, 5, 2)
+    assert out["capacity_one_replica_lost"] == 14 and out["extrapolated"] is True
 
 
 def test_a_sweep_with_nothing_done_exits_1_with_one_line(tmp_path, capsys):

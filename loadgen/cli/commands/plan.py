@@ -1,7 +1,8 @@
 """`loadgen plan --from DIR... --target-streams X`: replicas and hosts (or GPUs) for X streams at the SLO.
 
-Exit 0 with an answer; 1 when there is none (the model never reaches X with one replica lost, or the
-inputs hold no replica count with a capacity); 2 on a bad flag or a DIR that is neither a run nor a
+Exit 0 with an answer (hosts of the best measured replica count, added up linearly, where more replicas
+on one host do not reach X); 1 when there is none (the inputs hold no replica count with a capacity, or
+the fit failed); 2 on a bad flag or a DIR that is neither a run nor a
 sweep directory; 3 when a run directory's files are damaged. The model: docs/PLAN.md.
 """
 
@@ -76,23 +77,22 @@ def command_plan(args: argparse.Namespace, console: Console) -> int:
         return EXIT_FAILED
     if args.json:
         print(json.dumps(answer.to_json([str(p) for p in args.dirs]), indent=2))
-        return EXIT_OK if answer.replicas is not None else EXIT_FAILED
-    if answer.replicas is None:
-        console.print(f"[red]no plan[/]: {answer.reason}", highlight=False, soft_wrap=True)
-    else:
-        console.print(
-            f"[bold]{answer.replicas} replicas on {answer.hosts} host(s) or GPU(s)[/]"
-            f", {answer.replicas_per_host} per host: {answer.reason}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        console.print(
-            f"per-replica capacity {answer.per_replica_capacity:.2f} streams,"
-            f" scaling efficiency at {answer.replicas} replicas {answer.efficiency:.0%}",
-            highlight=False,
-        )
+        return EXIT_OK
+    console.print(
+        f"[bold]{answer.replicas} replicas on {answer.hosts} host(s) or GPU(s)[/]"
+        f", {answer.replicas_per_host} per host: {answer.reason}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"per-replica capacity {answer.per_replica_capacity:.2f} streams,"
+        f" scaling efficiency at {answer.replicas} replicas {answer.efficiency:.0%}"
+        + (" (hosts of the best measured count, added up linearly)" if answer.scale_out else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     measured = ", ".join(f"{p.replicas} replica(s): {p.capacity:g}" for p in answer.points)
     console.print(f"measured: {measured}", highlight=False, soft_wrap=True)
     for line in answer.assumptions:
         console.print(f"- {line}", highlight=False, soft_wrap=True)
-    return EXIT_OK if answer.replicas is not None else EXIT_FAILED
+    return EXIT_OK
