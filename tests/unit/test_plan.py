@@ -115,6 +115,10 @@ def test_retrograde_two_points_are_flat_and_scale_out_over_hosts():
     out = answer.to_json(["sw"])
     assert (out["replicas"], out["hosts"], out["scale_out"], out["extrapolated"]) == (8, 4, True, True)
     assert (out["max_streams"], out["max_streams_at_replicas"]) == (3, 1)
+    # --per-host 3: c(3) = 2 and c(2) = 3, both measured: H * 2 >= 12 -> H >= 6; (H - 1) * 2 + 3 >= 12 ->
+    # H >= 5.5 -> 6 hosts x 3 = 18 replicas, 12 streams, 13 with one lost.
+    three = plan(points((2, 3), (3, 2)), 10, 20, replicas_per_host=3)
+    assert (three.replicas, three.hosts, three.capacity, three.capacity_one_replica_lost) == (18, 6, 12, 13)
 
 
 def test_flat_two_points_n_plus_one_at_host_granularity():

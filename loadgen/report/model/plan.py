@@ -269,10 +269,7 @@ def plan(
             required,
             replicas_per_host,
             (target_streams, headroom_pct),
-            [
-                *assumptions,
-                *notes,
-            ],
+            assumptions + list(notes),
         )
     per_host = replicas_per_host or largest
     assumptions += [
@@ -338,12 +335,14 @@ def _scale_out(
     total, lost = hosts * per_host, (hosts - 1) * per_host + less_one
 
     def origin(m: int) -> str:
-        return "measured" if m in measured or m == 0 else f"the {model.kind} model's, not measured"
+        if m == 0:
+            return "no replica left"
+        return "measured" if m in measured else f"the {model.kind} model's, not measured"
 
     largest = max(measured)
     assumptions += [
-        f"more replicas on one host do not carry {required:g} streams in the {model.kind} model: the answer"
-        f" is hosts of {k} replica(s)"
+        f"more replicas on one host do not reach {required:g} streams within the {model.kind} model's peak:"
+        f" the answer is hosts of {k} replica(s)"
         + (" (--per-host)" if replicas_per_host else f", the best count measured ({per_host:g} streams)"),
         "hosts add up linearly: not measured (measure replicas on separate hosts to know); the balancer"
         " is assumed not to limit",
@@ -356,6 +355,8 @@ def _scale_out(
     assumptions.append(
         f"extrapolated: {hosts} host(s) x {k} = {hosts * k} replicas; measured up to {largest} replicas"
         " on one host"
+        if hosts > 1 or k > largest
+        else f"interpolated: one host of {k} replica(s), a count measured (up to {largest})"
     )
     reason = (
         f"{hosts} host(s) of {k} replica(s) carry {total:g} streams, {lost:g} with one replica lost:"
