@@ -28,11 +28,10 @@ from loadgen.core.errors import SetupError, UsageError, UserError
 from loadgen.core.matrix import SweepConfig, expand
 from loadgen.core.sweep_state import DONE, INTERRUPTED, ConfigRun, RampResult, SweepState
 from loadgen.data.results_file import write_json
-from loadgen.data.run_dir import STEPS, RunDir
+from loadgen.data.run_dir import STEPS, SWEEP_JSON, RunDir
 from loadgen.live.handshake import wait_ready
 from loadgen.sweep.targets import Target
 
-SWEEP_JSON = "sweep.json"
 STALE = "stale"  # where a rerun configuration's old run directory goes
 LOGS = "logs"  # each configuration's ramp output
 SWEEP_KEYS = ("target", "repeat", "ready_timeout")
