@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from loadgen.cli.commands.ramp import bracket_spec
+from loadgen.cli.commands.sweep import COMPOSE_KEYS, KUBERNETES_KEYS, make_target, target_table
 from loadgen.cli.entry import build_parser
 from loadgen.core.errors import SetupError, UsageError
 from loadgen.core.matrix import ServerSettings, SweepConfig, expand
@@ -29,6 +30,8 @@ from loadgen.core.sweep_state import (
     resume,
     start,
 )
+from loadgen.sweep.compose import ComposeTarget
+from loadgen.sweep.kubernetes import KubernetesTarget
 from loadgen.sweep.runner import Sweep, parse_matrix, plan_of, ramp_command, ramp_result
 from loadgen.sweep.targets import SimulatorModel, StackTarget
 
@@ -372,3 +375,41 @@ def test_a_warm_start_takes_the_1_client_wer_of_the_same_model_and_workload(tmp_
     assert data["configs"][0]["baseline_from"] == first.config.id
     assert resume(data, (others[0].config,), {"server": {}})[0].baseline_wer == 0.07
 
+
+# --target compose | kubernetes: the matrix's [compose] / [kubernetes] tables
+
+
+def test_compose_and_kubernetes_targets_read_their_matrix_table(tmp_path, monkeypatch):
+    made: list[dict[str, str]] = []
+    # A double: ComposeTarget.from_env opens a Docker engine, and none runs here.
+    monkeypatch.setattr(ComposeTarget, "from_env", lambda **kw: made.append(kw) or "compose target")
+    table = {"url": "ws://lb:9090", "service": "wl", "project": "p"}
+    plan = plan_of(Path("m.toml"), {"compose": table})
+    assert make_target("compose", plan, tmp_path, 9090) == "compose target" and made == [table]
+    k8s = {"url": "ws://127.0.0.1:9090", "namespace": "ns", "context": "c"}
+    target = make_target("kubernetes", plan_of(Path("m.toml"), {"kubernetes": k8s}), tmp_path, 9090)
+    assert isinstance(target, KubernetesTarget)
+    assert (target.url, target.namespace, target.deployment, target.context) == (
+        "ws://127.0.0.1:9090",
+        "ns",
+        "whisperlive",
+        "c",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "table", "says"),
+    [
+        ("kubernetes", {}, r"--target kubernetes needs the balancer's URL .*\[kubernetes\] url ="),
+        ("compose", {"service": "wl"}, r"--target compose needs the balancer's URL"),
+        (
+            "compose",
+            {"url": "ws://x", "replicas": "2"},
+            r"matrix \[compose\]: a table of the keys url, service",
+        ),
+        ("kubernetes", {"url": 9090}, r"matrix \[kubernetes\]: url must be non-empty strings"),
+    ],
+)
+def test_a_bad_target_table_is_one_line(name, table, says):
+    with pytest.raises(UsageError, match=says):
+        target_table({name: table}, name, COMPOSE_KEYS if name == "compose" else KUBERNETES_KEYS)
