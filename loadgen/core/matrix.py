@@ -21,7 +21,7 @@ from loadgen.core.errors import UsageError
 SINGLE, BATCH = "single", "batch"
 MODES = (SINGLE, BATCH)
 OMP_CORES = "omp_cores"  # derived axis: omp_threads = max(1, omp_cores // replicas)
-SECTIONS = ("sweep", "ramp", "server", "workload", "exclude", "simulator")
+SECTIONS = ("sweep", "ramp", "server", "workload", "exclude", "simulator", "compose", "kubernetes")
 _SLUG = re.compile(r"[^a-z0-9._-]+")
 
 

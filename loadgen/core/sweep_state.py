@@ -37,7 +37,9 @@ class ConfigRun:
     low: float | None = None  # the range over --repeat runs (capacity itself without)
     high: float | None = None
     first_failure: int | None = None
-    error: str | None = None
+    error: str | None = None  # why it found no capacity (done), or why it did not finish
+    baseline_wer: float | None = None  # --baseline-wer given to its ramp (a warm start), else None
+    baseline_from: str | None = None  # the configuration whose 1-client step measured it
 
     @property
     def run_dir(self) -> str:
@@ -68,6 +70,7 @@ class RampResult:
     high: float | None
     first_failure: int | None
     error: str | None = None  # why no capacity was found (the ramp's reason), or why it did not run
+    judged: bool = True  # whether the ramp wrote an outcome (False: it crashed or never ran)
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,11 @@ class SweepState:
         return replace(self, configs=runs, updated_at=now, wall_s=round(wall_s, 3))
 
     def best(self) -> str | None:
-        """The done configuration of the largest capacity (the first in matrix order on a tie)."""
-        done = [r for r in self.configs if r.status == DONE and r.capacity is not None]
-        return max(done, key=lambda r: r.capacity or 0).config.id if done else None
+        """The done configuration of the largest capacity (`rank_key`: a tie goes to fewer replicas, then
+        matrix order), as the comparison report names it."""
+        done = [(i, r) for i, r in enumerate(self.configs) if r.status == DONE and r.capacity is not None]
+        key = lambda ir: rank_key(ir[1].capacity, ir[1].config.server.replicas, ir[0])  # noqa: E731
+        return min(done, key=key)[1].config.id if done else None
 
     def to_json(self) -> dict[str, Any]:
         """The sweep.json form."""
@@ -108,16 +113,51 @@ class SweepState:
         }
 
 
-def start(run: ConfigRun, now: float, bracket: tuple[int, int] | None) -> ConfigRun:
-    """The configuration's ramp starts (again, from scratch)."""
-    return replace(ConfigRun(run.config), status=RUNNING, started_at=now, bracket=bracket)
+def rank_key(capacity: float | None, replicas: int | None, order: int) -> tuple[float, int, int]:
+    """Sort key of the best configuration first: the largest capacity, then fewer replicas, then matrix
+    order. The one rule of sweep.json's `best` and the comparison report's."""
+    return -(capacity or 0), replicas or 0, order
+
+
+def start(
+    run: ConfigRun,
+    now: float,
+    bracket: tuple[int, int] | None,
+    baseline: tuple[float, str] | None = None,
+) -> ConfigRun:
+    """The configuration's ramp starts (again, from scratch), with its warm start: a bracket and a
+    baseline WER (the value, and the configuration that measured it)."""
+    wer, source = baseline if baseline else (None, None)
+    return replace(
+        ConfigRun(run.config),
+        status=RUNNING,
+        started_at=now,
+        bracket=bracket,
+        baseline_wer=wer,
+        baseline_from=source,
+    )
 
 
 def finish(run: ConfigRun, now: float, result: RampResult) -> ConfigRun:
-    """Its ramp ended: done with a capacity, failed without one."""
-    status = DONE if result.capacity is not None else FAILED
+    """Its ramp ended. Done when it judged a step and wrote an outcome, whether it found a capacity or
+    not (then `error` says why: a finished measurement, not rerun on resume); failed otherwise."""
+    status = DONE if result.judged and result.steps > 0 else FAILED
     wall = round(now - (run.started_at or now), 3)
-    return replace(run, status=status, ended_at=now, wall_s=wall, **asdict(result))  # same field names
+    found = {k: v for k, v in asdict(result).items() if k != "judged"}  # ConfigRun's field names
+    return replace(run, status=status, ended_at=now, wall_s=wall, **found)
+
+
+def baseline_sources(config: SweepConfig, runs: Sequence[ConfigRun]) -> list[ConfigRun]:
+    """The done configurations whose 1-client WER can be this one's baseline: the same model and
+    workload (the transcripts' accuracy depends on nothing else the matrix sets), in matrix order."""
+    return [
+        r
+        for r in runs
+        if r.status == DONE
+        and r.config.id != config.id
+        and r.config.server.model == config.server.model
+        and r.config.workload == config.workload
+    ]
 
 
 def fail(run: ConfigRun, now: float, error: str, status: str = FAILED) -> ConfigRun:
@@ -156,6 +196,8 @@ def _restored(config: SweepConfig, data: Mapping[str, Any]) -> ConfigRun:
         high=data.get("high"),
         first_failure=data.get("first_failure"),
         error=data.get("error"),
+        baseline_wer=data.get("baseline_wer"),
+        baseline_from=data.get("baseline_from"),
     )
 
 

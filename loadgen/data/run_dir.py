@@ -23,6 +23,7 @@ MANIFEST, STEPS, SESSIONS, EVENTS, SUMMARY = (
     "summary.json",
 )
 RUNNING, COMPLETE, INTERRUPTED = "running", "complete", "interrupted"
+SWEEP_JSON = "sweep.json"  # a sweep directory's state (docs/SWEEP.md), beside its configs' run directories
 
 
 def _shard_name(name: str, shard: int | None) -> str:

@@ -4,7 +4,7 @@
 `whisperlive serve` flags of its container's args (`overrides.replica_args`), patches args and replicas in
 one strategic merge patch (`deployment_patch`: containers merge by name, the args list is replaced
 whole) and waits for `kubectl rollout status`. `stop` scales the Deployment to 0. kubectl runs as a
-subprocess with the caller's kubeconfig (and `--context` when given); docs/SWEEP_TARGETS.md has the
+subprocess with the caller's kubeconfig (and `--context` when given); docs/SWEEP.md has the
 manual equivalent.
 """
 

@@ -26,13 +26,13 @@ import tomllib
 from loadgen.core import sweep_state
 from loadgen.core.errors import SetupError, UsageError, UserError
 from loadgen.core.matrix import SweepConfig, expand
+from loadgen.core.records import StepRecord
 from loadgen.core.sweep_state import DONE, INTERRUPTED, ConfigRun, RampResult, SweepState
 from loadgen.data.results_file import write_json
-from loadgen.data.run_dir import STEPS, RunDir
+from loadgen.data.run_dir import STEPS, SWEEP_JSON, RunDir
 from loadgen.live.handshake import wait_ready
 from loadgen.sweep.targets import Target
 
-SWEEP_JSON = "sweep.json"
 STALE = "stale"  # where a rerun configuration's old run directory goes
 LOGS = "logs"  # each configuration's ramp output
 SWEEP_KEYS = ("target", "repeat", "ready_timeout")
@@ -133,6 +133,8 @@ def ramp_command(
             extra += [flag, str(target_info[key])]
     if run.bracket:
         extra += ["--bracket", f"{run.bracket[0]},{run.bracket[1]}"]
+    if run.baseline_wer is not None:
+        extra += ["--baseline-wer", f"{run.baseline_wer:g}"]
     if repeat > 1:
         extra += ["--repeat", str(repeat)]
     return [
@@ -151,7 +153,8 @@ def ramp_result(run_dir: Path, code: int, log: Path) -> RampResult:
     except UserError:
         outcome = None
     if not isinstance(outcome, Mapping):
-        return RampResult(steps, None, None, None, None, f"the ramp exited {code} with no outcome; see {log}")
+        error = f"the ramp exited {code} with no outcome; see {log}"
+        return RampResult(steps, None, None, None, None, error, judged=False)
     capacity = outcome.get("capacity")
     return RampResult(
         steps=steps,
@@ -239,13 +242,15 @@ class Sweep:
     def _one(self, index: int, total: int, run: ConfigRun) -> None:
         run_dir = self.out / run.run_dir
         _move_aside(run_dir, self.out / STALE)
-        bracket = None
+        bracket, baseline = None, None
         if self.warm_start and not self.plan.explicit:
             found = self.state.configs
             bracket = sweep_state.predict_bracket(
                 run.config.server, run.config.workload, found, self.plan.max_clients
             )
-        run = sweep_state.start(run, time.time(), bracket)
+        if bracket and "--baseline-wer" not in {*self.plan.ramp_args, *run.config.ramp_args}:
+            baseline = self._known_baseline(run)
+        run = sweep_state.start(run, time.time(), bracket, baseline)
         self.save(run)
         guess = ", explicit --steps" if self.plan.explicit else ", cold search"
         guess = f", bracket {bracket[0]},{bracket[1]}" if bracket else guess
@@ -270,6 +275,19 @@ class Sweep:
         self.say(f"[{index}/{total}] {run.config.id}: {run.status}, {_found(run)} ({run.wall_s or 0:.0f} s)")
         if interrupted:
             raise KeyboardInterrupt
+
+    def _known_baseline(self, run: ConfigRun) -> tuple[float, str] | None:
+        """The WER measured at 1 client by an earlier done configuration of the same model and workload
+        (its steps.jsonl), and that configuration's id; None when none measured one. A bracketed ramp
+        starts loaded, so its own first step would make a loaded baseline (docs/SWEEP.md)."""
+        for source in sweep_state.baseline_sources(run.config, self.state.configs):
+            path = self.out / source.run_dir
+            records = RunDir(path).read_records(STEPS)[0] if (path / STEPS).is_file() else []
+            steps = [StepRecord.from_json(r) for r in records]
+            wer = next((s.baseline_wer for s in steps if s.clients == 1 and s.baseline_wer is not None), None)
+            if wer is not None:
+                return wer, source.config.id
+        return None
 
     def _stop(self) -> None:
         try:

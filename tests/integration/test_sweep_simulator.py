@@ -107,6 +107,17 @@ def test_a_killed_sweep_resumes_and_finds_every_knee(generated_corpus, tmp_path)
             json.loads((out / c["run_dir"] / "run.json").read_text())["outcome"]["capacity"] == c["capacity"]
         )
     assert not (out / "stack" / "stack.json").exists()  # stopped at the end
+    # the comparison report is written at the end and names the best as sweep.json does
+    report = json.loads((out / "sweep_report.json").read_text())
+    assert report["decision"]["best"] == state["best"] and (out / "sweep_report.md").is_file()
+    assert f"report: {out / 'sweep_report.md'}" in text and "best: batch-r2;" in text
+    # this fast ramp measures no WER (no 1-client baseline_wer in single-r1's steps.jsonl), so the warm
+    # starts get no --baseline-wer: none is made up (the pass-through is in tests/unit/test_sweep.py)
+    assert all(c["baseline_wer"] is None and c["baseline_from"] is None for c in state["configs"])
+    commands = [
+        json.loads((out / c["run_dir"] / "run.json").read_text())["command"] for c in state["configs"]
+    ]
+    assert all("--bracket" in argv and "--baseline-wer" not in argv for argv in commands[1:])
 
 
 @pytest.mark.timeout(120)
@@ -121,3 +132,4 @@ def test_sigterm_marks_the_config_interrupted_and_stops_the_stack(generated_corp
     assert [c["status"] for c in state["configs"]] == ["interrupted", "pending", "pending"]
     assert json.loads((out / "configs" / "single-r1" / "run.json").read_text())["status"] == "interrupted"
     assert not (out / "stack" / "stack.json").exists()  # the stack was stopped
+    assert (out / "sweep_report.md").is_file()  # the report is written after an interrupted sweep too

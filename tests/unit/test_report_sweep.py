@@ -235,7 +235,7 @@ def test_report_files_and_exit_codes_of_loadgen_report(tmp_path, capsys):
         and sweep.decision.sentence == "No finished configuration found a capacity."
     )
     assert sweep.configs[0].notes == [
-        "even 1 client failed: no capacity found (p95 transcript lag 0.71 s > 0.50 s)"
+        "no capacity: even 1 client failed: no capacity found (p95 transcript lag 0.71 s > 0.50 s)"
     ]
 
 
@@ -269,3 +269,20 @@ def test_an_even_number_of_runs_takes_the_lower_middle_run_s_window(tmp_path):
     c = write_sweep_report(path).configs[0]
     assert (c.capacity, c.low, c.high, c.per_replica) == (7, 6, 8, 3.5)
     assert c.at_capacity is not None and (c.at_capacity.row.repeat, c.at_capacity.row.clients) == (0, 6)
+
+
+def test_a_done_config_without_a_capacity_says_why(tmp_path):
+    # knee 0: even 1 client fails; the ramp finished, so the sweep records it done with capacity null
+    path = write_sweep(
+        tmp_path / "s",
+        [config("ok", 1, [4]), config("none", 1, [0], error="even 1 client failed the WER criterion")],
+        repeat=1,
+    )
+    sweep = write_sweep_report(path)
+    none = sweep.configs[1]
+    assert (none.status, none.capacity, sweep.unfinished) == ("done", None, [])
+    assert sweep.decision.best == "ok" and sweep.decision.runner_up is None
+    assert none.notes[-1] == "no capacity: even 1 client failed the WER criterion"
+    assert (
+        "none: no capacity: even 1 client failed the WER criterion" in (path / "sweep_report.md").read_text()
+    )

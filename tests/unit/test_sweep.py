@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from loadgen.cli.commands.ramp import bracket_spec
+from loadgen.cli.commands.sweep import COMPOSE_KEYS, KUBERNETES_KEYS, make_target, target_table
 from loadgen.cli.entry import build_parser
 from loadgen.core.errors import SetupError, UsageError
 from loadgen.core.matrix import ServerSettings, SweepConfig, expand
@@ -22,12 +23,15 @@ from loadgen.core.sweep_state import (
     ConfigRun,
     RampResult,
     SweepState,
+    baseline_sources,
     fail,
     finish,
     predict_bracket,
     resume,
     start,
 )
+from loadgen.sweep.compose import ComposeTarget
+from loadgen.sweep.kubernetes import KubernetesTarget
 from loadgen.sweep.runner import Sweep, parse_matrix, plan_of, ramp_command, ramp_result
 from loadgen.sweep.targets import SimulatorModel, StackTarget
 
@@ -207,12 +211,18 @@ def test_a_config_moves_pending_running_done_and_the_best_is_named():
     assert (running.status, running.started_at, running.bracket) == (RUNNING, 110.0, (2, 3))
     done = finish(running, 130.5, RampResult(4, 3, 3, 3, 4))
     assert (done.status, done.capacity, done.first_failure, done.wall_s, done.steps) == (DONE, 3, 4, 20.5, 4)
-    failed = finish(start(b, 140.0, None), 150.0, RampResult(1, None, None, None, 1, "even 1 client failed"))
-    assert (failed.status, failed.error) == (FAILED, "even 1 client failed")
-    state = _state((a, b)).with_run(done, 131.0, 31.0).with_run(failed, 151.0, 51.0)
+    # a ramp that judged a step and found no capacity is a finished measurement: done, its reason kept
+    none = finish(start(b, 140.0, None), 150.0, RampResult(1, None, None, None, 1, "even 1 client failed"))
+    assert (none.status, none.capacity, none.error) == (DONE, None, "even 1 client failed")
+    crashed = RampResult(0, None, None, None, None, "the ramp exited 1 with no outcome", judged=False)
+    assert finish(start(b, 140.0, None), 150.0, crashed).status == FAILED
+    judged_nothing = RampResult(0, None, None, None, None, "no step", judged=True)
+    assert finish(start(b, 140.0, None), 150.0, judged_nothing).status == FAILED
+    state = _state((a, b)).with_run(done, 131.0, 31.0).with_run(none, 151.0, 51.0)
     data = state.to_json()
     assert data["best"] == "single-r1" and data["version"] == 1 and data["wall_s"] == 51.0
-    assert [c["status"] for c in data["configs"]] == [DONE, FAILED]
+    assert [c["status"] for c in data["configs"]] == [DONE, DONE]
+    assert data["configs"][1]["capacity"] is None and data["configs"][1]["error"] == "even 1 client failed"
     assert data["configs"][0]["bracket"] == [2, 3] and data["configs"][0]["workload"] == {}
     assert fail(start(b, 1.0, None), 3.0, "stop", INTERRUPTED).status == INTERRUPTED
 
@@ -295,7 +305,8 @@ def test_ramp_command_carries_bracket_repeat_replicas_and_the_targets_prometheus
 
 def test_ramp_result_reads_the_run_dirs_outcome(tmp_path):
     log = tmp_path / "ramp.log"
-    assert "no outcome" in (ramp_result(tmp_path, 1, log).error or "")
+    crashed = ramp_result(tmp_path, 1, log)
+    assert "no outcome" in (crashed.error or "") and not crashed.judged
     (tmp_path / "run.json").write_text(
         json.dumps({"outcome": {"capacity": 5, "low": 4, "high": 6, "reason": "r"}})
     )
@@ -325,3 +336,80 @@ def test_an_existing_sweep_dir_of_another_matrix_or_target_is_refused(tmp_path):
     other = plan_of(Path("m.toml"), {"server": {"replicas": [1, 3]}})
     with pytest.raises(SetupError, match="another matrix"):
         Sweep(other, tmp_path, simulator, True, 1)
+
+
+def test_the_best_is_the_reports_rule_a_tie_goes_to_fewer_replicas():
+    three, one = ConfigRun(_config("batch", 3)), ConfigRun(_config("batch", 1))
+    runs = [finish(start(r, 1.0, None), 2.0, RampResult(3, 8, 8, 8, 9)) for r in (three, one)]
+    assert _state(tuple(runs)).best() == "batch-r1"  # matrix order alone would name batch-r3
+
+
+def test_a_warm_start_takes_the_1_client_wer_of_the_same_model_and_workload(tmp_path):
+    plan = plan_of(
+        Path("m.toml"), {"server": {"mode": ["single", "batch"], "replicas": [1, 2], "model": "tiny.en"}}
+    )
+    sweep = Sweep(plan, tmp_path, StackTarget(tmp_path / "stack", 30000, SimulatorModel()), True, 1)
+    first, *others = sweep.state.configs
+    assert baseline_sources(others[0].config, sweep.state.configs) == []  # nothing done yet
+    sweep.state = sweep.state.with_run(
+        finish(start(first, 1.0, None), 2.0, RampResult(3, 4, 4, 4, 5)), 3.0, 2.0
+    )
+    assert baseline_sources(others[0].config, sweep.state.configs) == [sweep.state.configs[0]]
+    other_model = plan_of(Path("m.toml"), {"server": {"model": "base"}}).configs[0]
+    assert baseline_sources(other_model, sweep.state.configs) == []
+    assert sweep._known_baseline(others[0]) is None  # done, but no steps.jsonl to read
+    steps = tmp_path / first.run_dir / "steps.jsonl"
+    steps.parent.mkdir(parents=True)
+    steps.write_text(
+        '{"index": 0, "clients": 2, "baseline_wer": 0.3}\n{"index": 1, "clients": 1, "baseline_wer": 0.07}\n'
+    )
+    assert sweep._known_baseline(others[0]) == (0.07, first.config.id)
+    run = start(others[0], 5.0, (3, 4), (0.07, first.config.id))
+    assert (run.baseline_wer, run.baseline_from) == (0.07, first.config.id)
+    command = ramp_command(plan, run, "ws://h:1", Path("r"), 1, {})
+    assert command[command.index("--baseline-wer") + 1] == "0.07"
+    assert "--baseline-wer" not in ramp_command(
+        plan, start(others[0], 5.0, (3, 4)), "ws://h:1", Path("r"), 1, {}
+    )
+    data = json.loads(json.dumps(_state((finish(run, 9.0, RampResult(2, 3, 3, 3, 4)),)).to_json()))
+    assert data["configs"][0]["baseline_from"] == first.config.id
+    assert resume(data, (others[0].config,), {"server": {}})[0].baseline_wer == 0.07
+
+
+# --target compose | kubernetes: the matrix's [compose] / [kubernetes] tables
+
+
+def test_compose_and_kubernetes_targets_read_their_matrix_table(tmp_path, monkeypatch):
+    made: list[dict[str, str]] = []
+    # A double: ComposeTarget.from_env opens a Docker engine, and none runs here.
+    monkeypatch.setattr(ComposeTarget, "from_env", lambda **kw: made.append(kw) or "compose target")
+    table = {"url": "ws://lb:9090", "service": "wl", "project": "p"}
+    plan = plan_of(Path("m.toml"), {"compose": table})
+    assert make_target("compose", plan, tmp_path, 9090) == "compose target" and made == [table]
+    k8s = {"url": "ws://127.0.0.1:9090", "namespace": "ns", "context": "c"}
+    target = make_target("kubernetes", plan_of(Path("m.toml"), {"kubernetes": k8s}), tmp_path, 9090)
+    assert isinstance(target, KubernetesTarget)
+    assert (target.url, target.namespace, target.deployment, target.context) == (
+        "ws://127.0.0.1:9090",
+        "ns",
+        "whisperlive",
+        "c",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "table", "says"),
+    [
+        ("kubernetes", {}, r"--target kubernetes needs the balancer's URL .*\[kubernetes\] url ="),
+        ("compose", {"service": "wl"}, r"--target compose needs the balancer's URL"),
+        (
+            "compose",
+            {"url": "ws://x", "replicas": "2"},
+            r"matrix \[compose\]: a table of the keys url, service",
+        ),
+        ("kubernetes", {"url": 9090}, r"matrix \[kubernetes\]: url must be non-empty strings"),
+    ],
+)
+def test_a_bad_target_table_is_one_line(name, table, says):
+    with pytest.raises(UsageError, match=says):
+        target_table({name: table}, name, COMPOSE_KEYS if name == "compose" else KUBERNETES_KEYS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -218,6 +219,12 @@ def command_ramp(args: argparse.Namespace, console: Console) -> int:
         )
     rate_of = rate_levels(args)
     search, schedule = _search(args)
+    if args.bracket and args.baseline_wer is None:
+        print(
+            "warning: --bracket without --baseline-wer: the WER baseline will come from the first step, "
+            "a loaded one (give the 1-client WER with --baseline-wer)",
+            file=sys.stderr,
+        )
     searches = [search] + [_search(args)[0] for _ in range(args.repeat - 1)]
     if args.repeat > 1:
         schedule["repeat"] = args.repeat

@@ -17,7 +17,7 @@ from typing import Any
 
 from loadgen.core.errors import UsageError, UserError
 from loadgen.data.results_file import write_json
-from loadgen.data.run_dir import MANIFEST
+from loadgen.data.run_dir import MANIFEST, SWEEP_JSON
 from loadgen.report.edge.inputs import RunDirError, read_inputs
 from loadgen.report.edge.output import warn_stderr, write_text
 from loadgen.report.model.report import RunInputs
@@ -32,7 +32,6 @@ from loadgen.report.render.html import render_sweep_html
 from loadgen.report.render.markdown import render_sweep_md
 from loadgen.report.render.plots import capacity_plot
 
-SWEEP_JSON = "sweep.json"
 SWEEP_MD, SWEEP_HTML, SWEEP_REPORT_JSON, SWEEP_PLOT = (
     "sweep_report.md",
     "sweep_report.html",

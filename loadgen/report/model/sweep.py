@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadgen.core.repeat import EN_DASH
+from loadgen.core.sweep_state import rank_key
 from loadgen.report.model.report import Report, RunInputs, build_report, json_ready
 from loadgen.report.model.steps import StepRow
 from loadgen.report.model.tables import DASH, Section, Table, number, percent, seconds, when
@@ -221,10 +222,13 @@ def _config(config: SweepConfig, inputs: SweepInputs) -> ConfigResult:
         host_cpus = host_cpus or report.run.host_cpus
         replicas = replicas or report.run.replicas
         at_capacity = _at_capacity(report, host_cpus)
-        if capacity is None:
+        if capacity is None and config.status != DONE:
             notes.append(report.verdict.headline)  # why the run found none
     elif config.status == DONE:
         notes.append("no run directory to read: capacity as sweep.json records it, nothing at capacity")
+    if capacity is None and config.status == DONE:  # a finished ramp that found none: say why
+        why = config.error or (report.verdict.headline if report is not None else "reason not recorded")
+        notes.append(f"no capacity: {why}")
     return ConfigResult(
         id=config.id,
         settings=settings_label(config.server),
@@ -253,7 +257,7 @@ def _ranked(configs: Sequence[ConfigResult]) -> list[ConfigResult]:
     """Finished configurations with a capacity, best first: capacity, then fewer replicas, then order."""
     order = {c.id: i for i, c in enumerate(configs)}
     found = [c for c in configs if c.status == DONE and c.capacity is not None]
-    return sorted(found, key=lambda c: (-(c.capacity or 0), c.replicas or 0, order[c.id]))
+    return sorted(found, key=lambda c: rank_key(c.capacity, c.replicas, order[c.id]))
 
 
 def _cap(c: ConfigResult, unit: str = "") -> str:
