@@ -32,7 +32,7 @@ from loadgen.core.sweep_state import (
 )
 from loadgen.sweep.compose import ComposeTarget
 from loadgen.sweep.kubernetes import KubernetesTarget
-from loadgen.sweep.runner import Sweep, parse_matrix, plan_of, ramp_command, ramp_result
+from loadgen.sweep.runner import Sweep, load_plan, parse_matrix, plan_of, ramp_command, ramp_result
 from loadgen.sweep.targets import SimulatorModel, StackTarget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sweeps"
@@ -413,3 +413,10 @@ def test_compose_and_kubernetes_targets_read_their_matrix_table(tmp_path, monkey
 def test_a_bad_target_table_is_one_line(name, table, says):
     with pytest.raises(UsageError, match=says):
         target_table({name: table}, name, COMPOSE_KEYS if name == "compose" else KUBERNETES_KEYS)
+
+
+@pytest.mark.parametrize("matrix", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_matrix_loads_and_expands(matrix: Path) -> None:
+    plan = load_plan(matrix)
+    assert plan.configs
+    assert len({c.id for c in plan.configs}) == len(plan.configs)  # ids name directories: unique
