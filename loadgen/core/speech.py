@@ -153,10 +153,13 @@ class SpeechActivity:
         durations_s: Sequence[float],
         length_s: float,
         profile: str | None = None,
+        within: bool = False,
     ) -> TalkLayout:
         """Session `seq` of `client`: utterances from the client's own place in the corpus, each after a
         drawn pause (the first pause too, so clients do not all speak at once), until `length_s`
-        seconds of audio; `profile` (a trace's) names the speaking profile instead of the client's."""
+        seconds of audio (`within`: only the spurts that end within it, at least one, for a session of
+        exactly that length once padded with silence); `profile` (a trace's) names the speaking profile
+        instead of the client's."""
         ratio = self.ratio_for(client) if profile is None else self.named(profile).speech_ratio
         mean_pause = mean_pause_s(durations_s, ratio)
         rng = random.Random(f"{self.seed}:{client}:{seq}")
@@ -169,6 +172,8 @@ class SpeechActivity:
             if not utterances:
                 pause = round(pause * rng.random() / PAUSE_STEP_S) * PAUSE_STEP_S  # joined mid-pause
             index = next(cycle)
+            if within and utterances and total + pause + durations_s[index] > length_s:
+                break
             utterances.append(index)
             pauses.append(pause)
             total += pause + durations_s[index]

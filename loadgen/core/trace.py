@@ -66,8 +66,9 @@ def scaled(arrivals: Sequence[Arrival], time_scale: float) -> list[Arrival]:
 
 def trace_of_sessions(results: Iterable[SessionResult]) -> list[Arrival]:
     """A trace of a run's sessions: start offsets from the first `started_at`, lengths from the audio
-    each streamed (from `ended_at` where no audio was sent), the file when the session streamed one."""
-    sessions = sorted(results, key=lambda r: r.started_at)
+    each streamed (from `ended_at` where no audio was sent), the file when the session streamed one. Idle
+    clients' sessions are left out: they were connections held open, not sessions that spoke."""
+    sessions = sorted((r for r in results if not r.idle), key=lambda r: r.started_at)
     if not sessions:
         return []
     t0 = sessions[0].started_at

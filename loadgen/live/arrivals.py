@@ -25,13 +25,13 @@ from loadgen.live.runner import SessionAudio, SessionLauncher
 def arrival_audio(
     corpus: Corpus, arrival: Arrival, index: int, gap_s: float, speech: SpeechActivity | None = None
 ) -> SessionAudio:
-    """What arrival `index` streams: with `speech`, talk spurts and pauses filling its length (a trace's
-    `profile` picks the speaking profile of that name); else corpus files back to back from its `file` (or
-    from file `index`), as many as fit in its length (at least one). The launcher pads the rest with
-    silence."""
+    """What arrival `index` streams: with `speech`, the talk spurts and pauses that end within its length
+    (a trace's `profile` picks the speaking profile of that name); else corpus files back to back from its
+    `file` (or from file `index`), as many as fit in its length (at least one). The launcher pads the rest
+    with silence."""
     durations = [u.duration_s for u in corpus.utterances]
     if speech is not None:
-        layout = speech.layout(index, 0, durations, arrival.length_s, arrival.profile)
+        layout = speech.layout(index, 0, durations, arrival.length_s, arrival.profile, within=True)
         return SessionAudio([corpus.utterances[i] for i in layout.utterances], layout.pauses_s)
     start = index if arrival.file is None else file_index(corpus, arrival.file)
     chosen = continuous_selection(start, durations, arrival.length_s, gap_s, True)

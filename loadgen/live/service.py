@@ -121,10 +121,12 @@ class LoadService:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._stop_arrivals()
-        await self.arrivals.stop(STOPPED_KIND)
-        await self.pool.close()
-        await self.record_to(None)
+        try:
+            await self._stop_arrivals()  # re-raises an arriving session's crash: still close the rest
+        finally:
+            await self.arrivals.stop(STOPPED_KIND)
+            await self.pool.close()
+            await self.record_to(None)
         if self._task is not None:
             self._task.cancel()
             (crash,) = await asyncio.gather(self._task, return_exceptions=True)

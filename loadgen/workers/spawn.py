@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 
 from loadgen.core.errors import EXIT_INTERRUPTED, UserError
+from loadgen.core.records import Shard
 from loadgen.workers.metrics_aggregate import WorkerMetricsCollector
 
 LOCALHOST = "127.0.0.1"
@@ -52,6 +53,19 @@ def worker_args(args: argparse.Namespace, count: int, **fields: Any) -> argparse
     for name, value in fields.items():
         setattr(copy, name, value)
     return copy
+
+
+def own_workload(args: argparse.Namespace, index: int) -> dict[str, Any]:
+    """Worker `index`'s share of the workload (pure): its share of the idle clients and of the concurrency
+    cap, split like the clients, and a seed of its own (the parent's + index) so the K workers' arrival
+    times, session lengths and pauses are K independent draws, not one draw K times over."""
+    shard = Shard(index, args.workers)
+    fields: dict[str, Any] = {"seed": getattr(args, "seed", 0) + index}
+    for name in ("idle_clients", "max_concurrency"):
+        total = getattr(args, name, None)
+        if total is not None:
+            fields[name] = shard.share(total)
+    return fields
 
 
 Command = Callable[[argparse.Namespace, Console], int]
@@ -100,10 +114,9 @@ def start_workers(
     context = multiprocessing.get_context("spawn")
     logs.mkdir(parents=True, exist_ok=True)
     workers = []
-    idle, count = getattr(args, "idle_clients", 0), args.workers
+    count = args.workers
     for index, (metrics_port, own) in enumerate(zip(free_ports(count), fields, strict=True)):
-        idle_share = idle // count + (index < idle % count)  # the idle clients split like the others
-        copy = worker_args(args, count, metrics_port=metrics_port, idle_clients=idle_share, **own)
+        copy = worker_args(args, count, metrics_port=metrics_port, **own_workload(args, index), **own)
         log = logs / f"worker-{index}.log"
         process = context.Process(
             target=_worker_main, args=(command, copy, str(log)), name=f"loadgen-worker-{index}"

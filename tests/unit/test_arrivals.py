@@ -156,7 +156,11 @@ def test_a_trace_of_a_run_starts_at_its_first_session():
         r.audio_sent_s = audio
         return r
 
-    trace = trace_of_sessions([session(105.0, 0.0, 105.5, ["a"]), session(100.0, 30.0, 131.0, ["a", "b"])])
+    idle = session(99.0, 120.0, 220.0, [])
+    idle.idle = True  # an idle client held a connection; it did not speak, so it is no session to replay
+    trace = trace_of_sessions(
+        [session(105.0, 0.0, 105.5, ["a"]), session(100.0, 30.0, 131.0, ["a", "b"]), idle]
+    )
     assert trace == [Arrival(0.0, 30.0), Arrival(5.0, 0.5, None, "a")]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.cli.commands.ramp import _search as ramp_search
 from loadgen.cli.commands.ramp import bracket_spec
 from loadgen.cli.commands.sweep import COMPOSE_KEYS, KUBERNETES_KEYS, make_target, target_table
 from loadgen.cli.entry import build_parser
@@ -160,6 +161,10 @@ def test_ramp_bracket_flag():
             bracket_spec(bad)
     args = build_parser().parse_args(["ramp", "--bracket", "3,4", "--repeat", "2"])
     assert args.bracket == (3, 4) and args.repeat == 2
+    for schedule in (["--steps", "1,2"], ["--arrival", "poisson", "--rates", "0.1,0.2"]):
+        args = build_parser().parse_args(["ramp", "--bracket", "3,4", *schedule])
+        with pytest.raises(UsageError, match="--bracket starts the adaptive search"):
+            ramp_search(args)
 
 
 # Warm start: the predicted bracket

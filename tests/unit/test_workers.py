@@ -19,7 +19,7 @@ from loadgen.telemetry.metrics import LoadgenMetrics
 from loadgen.workers.metrics_aggregate import GAUGE_RULES, merge_families
 from loadgen.workers.pool import merge_status, merge_window_answers
 from loadgen.workers.run_parts import RunParts
-from loadgen.workers.spawn import free_ports, worker_args
+from loadgen.workers.spawn import free_ports, own_workload, worker_args
 
 
 def _families(metrics: LoadgenMetrics) -> list:
@@ -160,3 +160,15 @@ def test_worker_summaries_add_peaks_and_keep_the_worst_saturation(tmp_path):
     peak, saturation = parts.worker_summaries()  # worker 2 left no summary
     assert peak == 7
     assert (saturation.worst_slip_p99_s, saturation.saturated_s) == (0.08, 3.0)
+
+
+def test_each_worker_draws_its_own_workload_and_shares_the_caps():
+    """K workers with one seed would replay one arrival draw K times at once (bursts, not Poisson at R):
+    worker i gets seed + i, and its share of the idle clients and of the concurrency cap."""
+    args = argparse.Namespace(workers=3, seed=7, idle_clients=4, max_concurrency=10)
+    shares = [own_workload(args, i) for i in range(3)]
+    assert [s["seed"] for s in shares] == [7, 8, 9]
+    assert [s["idle_clients"] for s in shares] == [2, 1, 1]
+    assert [s["max_concurrency"] for s in shares] == [4, 3, 3]
+    uncapped = own_workload(argparse.Namespace(workers=2, seed=1, idle_clients=0, max_concurrency=None), 1)
+    assert uncapped == {"seed": 2, "idle_clients": 0}

@@ -62,6 +62,8 @@ def bracket_spec(text: str) -> tuple[int, int]:
         if 1 <= low < high:
             return low, high
     raise argparse.ArgumentTypeError(f"expected LO,HI with 1 <= LO < HI, like 6,11; got {text!r}")
+
+
 def rate_list(text: str) -> list[float]:
     """argparse type: `0.05,0.1,0.2` (arrival rates > 0, sessions per second)."""
     try:
@@ -180,6 +182,8 @@ def rate_levels(args: argparse.Namespace) -> Callable[[int], float] | None:
 
 def _search(args: argparse.Namespace) -> tuple[Search, dict]:
     if args.arrival != CLOSED and args.rates:
+        if args.bracket:
+            raise UsageError("--bracket starts the adaptive search from a guess: it cannot go with --rates")
         levels = list(range(1, len(args.rates) + 1))
         return ExplicitSearch(levels, args.keep_going), {"kind": "rates", "rates": args.rates}
     if args.shard and not args.steps:
