@@ -85,11 +85,16 @@ def live_view(state: RampState, timing: StepTiming, now: float) -> Table:
 
 
 def load_text(step: StepRecord) -> str:
-    """What a step ran: "4 clients", or in rate mode "0.2/s (3.1 streams)"."""
+    """What a step ran: "4 clients", or in rate mode "0.2/s (3.1 streams, 2 dropped)"."""
     if step.rate is None:
         return f"{step.clients} clients"
-    active = None if step.window is None else step.window.active_clients
-    return f"{step.rate:g}/s" + ("" if active is None else f" ({active.avg:.1f} streams)")
+    window = step.window
+    active = None if window is None else window.active_clients
+    dropped = None if window is None else window.arrivals_dropped
+    said = ([] if active is None else [f"{active.avg:.1f} streams"]) + (
+        [] if dropped is None else [f"{dropped} dropped"]
+    )
+    return f"{step.rate:g}/s" + (f" ({', '.join(said)})" if said else "")
 
 
 def verdict_text(step: StepRecord) -> str:

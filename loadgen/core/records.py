@@ -110,6 +110,7 @@ _OPTIONAL_WINDOW_FIELDS = (
     "planned_audio_s",
     "handshake",
     "refusals",
+    "arrivals_dropped",
 )
 
 
@@ -149,6 +150,9 @@ class WindowSnapshot:
     # HTTP rejection); None: a record written before them (issue 16)
     handshake: LatencyStats | None = None
     refusals: int | None = None
+    # rate mode: arrivals dropped at --max-concurrency in the window; None: closed clients, or a record
+    # written before it
+    arrivals_dropped: int | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object, in the documented field order (the optional fields only when written)."""
@@ -196,6 +200,7 @@ class WindowSnapshot:
             planned_audio_s=_num(w.get("planned_audio_s")),
             handshake=_latency(w.get("handshake")),
             refusals=_int(w.get("refusals")),
+            arrivals_dropped=_int(w.get("arrivals_dropped")),
         )
 
 

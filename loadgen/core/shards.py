@@ -154,6 +154,7 @@ def merge_windows(windows: Sequence[WindowSnapshot]) -> WindowSnapshot:
         **_speech(windows),
         handshake=blocks["handshake"],
         refusals=_known_sum([w.refusals for w in windows]),
+        arrivals_dropped=_known_sum([w.arrivals_dropped for w in windows]),
     )
 
 

@@ -13,6 +13,8 @@ from loadgen.core.kpi import LatencyStats
 from loadgen.core.records import Criterion, Verdict, WindowSnapshot
 from loadgen.core.session_result import DROPPED, ERROR, REFUSED, STOPPED
 
+ARRIVALS_DROPPED = "arrivals_dropped"
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -53,6 +55,10 @@ def _at_least(name: str, value: float | None, limit: float, what: str) -> Criter
 
 def _pct(value: float) -> str:
     return f"{value * 100:.1f} %"
+
+
+def _count(value: float) -> str:
+    return f"{value:.0f}"
 
 
 def _secs(value: float) -> str:
@@ -96,6 +102,9 @@ def judge(window: WindowSnapshot, thresholds: Thresholds, baseline_wer: float | 
         wer_check = Criterion("wer", wer, None, None, "WER: no data" if wer is None else "WER: no baseline")
     else:
         wer_check = _at_most("wer", wer, baseline_wer + t.wer_tolerance, _pct, "WER (baseline + tolerance)")
+    # rate mode: an arrival dropped at --max-concurrency means the offered rate was not served
+    drops = window.arrivals_dropped
+    dropped = () if drops is None else (_at_most(ARRIVALS_DROPPED, drops, 0, _count, "arrivals dropped"),)
     return Verdict.of(
         (
             _at_most(
@@ -108,9 +117,10 @@ def judge(window: WindowSnapshot, thresholds: Thresholds, baseline_wer: float | 
             _transcripts(window),
             _at_least("connection_success", success, t.min_connection_success, "connection success"),
             _at_most("error_ratio", errors, t.max_error_ratio, _pct, "error ratio"),
-            _at_most("refusals", refusals, t.max_refusals, lambda v: f"{v:.0f}", "refusals"),
+            _at_most("refusals", refusals, t.max_refusals, _count, "refusals"),
             wer_check,
             _slip(_p99(window.send_slip), t.max_send_slip_p99_s),
+            *dropped,
         )
     )
 

@@ -64,6 +64,7 @@ class Window:
     connects_ready: int = 0
     connects_failed: int = 0
     refusals: int = 0
+    arrivals_dropped: int | None = None  # rate mode: arrivals dropped at --max-concurrency (else None)
     replicas: dict[str, ReplicaWindow] = field(default_factory=dict)
     # fed with each sample, so that reading the window (every second, for the live view) only encodes them
     histograms: dict[str, LatencyHistogram] = field(
@@ -119,6 +120,11 @@ class Window:
         if at >= (self.connects_from or 0.0):
             self.connects_failed += 1
             self.refusals += refused
+
+    def arrival_dropped(self, at: float) -> None:
+        """Rate mode: an arrival found --max-concurrency sessions in flight and was not launched."""
+        if self._in(at):
+            self.arrivals_dropped = (self.arrivals_dropped or 0) + 1
 
     def streamed(self, result: SessionResult) -> None:
         """`result`'s session streams in the window (counted once): its plan's speech counts."""
@@ -191,4 +197,5 @@ class Window:
             planned_audio_s=round(audio, 3) if audio else None,
             handshake=latency_block(self.samples["handshake"]),
             refusals=self.refusals,
+            arrivals_dropped=self.arrivals_dropped,
         )

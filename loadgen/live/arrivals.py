@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from loadgen.core.arrivals import Arrival
@@ -64,8 +64,10 @@ class ArrivalLauncher:
         gap_s: float,
         max_concurrency: int | None = None,
         speech: SpeechActivity | None = None,
+        on_drop: Callable[[], None] | None = None,
     ) -> None:
         self.launcher = launcher
+        self.on_drop = on_drop  # told of each dropped arrival (the service counts it in its window)
         self.corpus = corpus
         self.gap_s = gap_s
         self.speech = speech
@@ -88,6 +90,8 @@ class ArrivalLauncher:
         """Start the arrival's session now, or drop it when `max_concurrency` sessions are in flight."""
         if self.max_concurrency is not None and len(self.in_flight) >= self.max_concurrency:
             self.launches.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop()
             return
         index = len(self.launches.late_s)
         self.launches.late_s.append(late_s)

@@ -103,7 +103,7 @@ class LoadService:
         self.launcher = SessionLauncher(settings, metrics, [self._ended, *sinks], shape.gap_s, self._ready)
         self.pool = ClientPool(self.launcher, corpus, shape)
         self.arrivals = ArrivalLauncher(
-            self.launcher, corpus, shape.gap_s, shape.max_concurrency, shape.speech
+            self.launcher, corpus, shape.gap_s, shape.max_concurrency, shape.speech, self._dropped
         )
         self.rate: float | None = None
         self._rng = random.Random(shape.seed)
@@ -221,12 +221,16 @@ class LoadService:
             self.metrics.step.set(step)
         return await self.status()
 
+    def _dropped(self) -> None:
+        self.metrics.window.arrival_dropped(time.time())
+
     async def start_window(self) -> float:
         """Start a new measurement window now; returns its start."""
         now = time.time()
         # the first window after a target change also counts the connections made since that change
         since = self._connects_from if self._connects_from is not None else now
-        window = Window(now, self.launcher.streams, connects_from=since)
+        dropped = None if self.pool.shape.arrival == CLOSED else 0  # rate mode counts dropped arrivals
+        window = Window(now, self.launcher.streams, connects_from=since, arrivals_dropped=dropped)
         for attempt in self._connects if self._connects_from is not None else []:
             window.connect(attempt)
         self._connects_from, self._connects = None, []

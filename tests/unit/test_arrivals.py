@@ -9,6 +9,7 @@ import statistics
 
 import pytest
 
+from loadgen.cli.progress import load_text
 from loadgen.core.arrivals import (
     CONSTANT,
     POISSON,
@@ -23,14 +24,20 @@ from loadgen.core.arrivals import (
     rate_capacity,
     settled_window,
 )
-from loadgen.core.records import StepRecord
+from loadgen.core.errors import UsageError
+from loadgen.core.records import StepRecord, WindowSnapshot
 from loadgen.core.schedule import continuous_selection
 from loadgen.core.session_result import SessionResult
+from loadgen.core.shards import merge_windows
 from loadgen.core.stream_audio import build_plan, padded, silence
 from loadgen.core.trace import arrival_from_row, arrival_row, scaled, trace_of_sessions
+from loadgen.core.verdict import Thresholds, judge
 from loadgen.core.window import Window
+from loadgen.report.model.compare import figures
+from loadgen.report.model.report import RunInputs, build_report
 from loadgen.report.model.steps import step_row
 from loadgen.report.model.tables import steps_table
+from tests.run_dirs import manifest, records, step
 
 
 @pytest.mark.parametrize(
@@ -187,3 +194,64 @@ def test_the_rate_answer_names_rates_and_the_streams_the_capacity_step_produced(
     assert (answer.rate, answer.concurrency, answer.first_failure_rate) == (0.1, 6.2, 0.2)
     assert answer.reason == "0.1/s passed, 0.2/s failed; the 0.1/s step produced 6.2 concurrent streams"
     assert rate_capacity([(1, False)], rate_of, {}).reason == "even 0.05/s failed: no capacity found"
+
+
+def _rate_steps(dropped=None):
+    """--rates 0.05,0.1,0.2 at levels 1..3: 0.1/s passes producing 6.2 streams, 0.2/s fails."""
+    lines = [step(i, level, lag, 10.0) for i, (level, lag) in enumerate([(1, 0.2), (2, 0.3), (3, 1.2)])]
+    for line, rate, streams in zip(lines, [0.05, 0.1, 0.2], [3.1, 6.2, 11.0], strict=True):
+        line["rate"] = rate
+        line["window"]["active_clients"]["avg"] = streams
+        if dropped is not None:
+            line["window"]["arrivals_dropped"] = dropped
+    return lines
+
+
+def test_the_report_of_a_rate_ramp_says_the_rate_and_the_streams_never_the_level():
+    report = build_report(RunInputs("runs/r", manifest(), records(_rate_steps(0)), [], []))
+    assert report.verdict.passed
+    assert report.verdict.headline == (
+        "max arrival rate: 0.1/s (0.1/s passed, 0.2/s failed; the 0.1/s step produced 6.2 concurrent "
+        "streams; at 0.2/s: p95 transcript lag 1.20 s > 0.50 s)"
+    )
+    assert figures("r", report).capacity == 6.2  # what compare and plan take: streams, not the level 2
+    table = steps_table(report.rows)
+    assert dict(zip(table.headers, table.rows[1], strict=True))["dropped arrivals"] == "0"
+
+
+def test_compare_refuses_a_rate_ramp_whose_capacity_step_has_no_concurrency():
+    lines = _rate_steps()
+    del lines[1]["window"]["active_clients"]
+    report = build_report(RunInputs("runs/r", manifest(), records(lines), [], []))
+    with pytest.raises(UsageError, match=r"capacity step \(0.1/s\) recorded no concurrency"):
+        figures("r", report)
+
+
+def test_dropped_arrivals_are_counted_in_the_window_and_fail_the_step():
+    window = Window(started_at=10.0, active=2, arrivals_dropped=0)
+    window.arrival_dropped(9.0)  # before the window: not counted
+    window.arrival_dropped(11.0)
+    window.arrival_dropped(12.0)
+    snap = window.snapshot(20.0)
+    assert snap.arrivals_dropped == 2 and WindowSnapshot.from_json(snap.to_json_dict()).arrivals_dropped == 2
+    dropped = judge(snap, Thresholds(), None).criterion("arrivals_dropped")
+    assert dropped is not None and dropped.passed is False and dropped.detail == "arrivals dropped 2 > 0"
+    step_line = StepRecord(0, 1, "grow", 0.0, 10.0, 20.0, snap, None, rate=0.2)
+    assert load_text(step_line) == "0.2/s (2.0 streams, 2 dropped)"
+    served = judge(Window(started_at=10.0, arrivals_dropped=0).snapshot(20.0), Thresholds(), None)
+    assert served.criterion("arrivals_dropped").passed is True
+
+
+def test_closed_clients_and_old_records_have_no_dropped_arrivals():
+    snap = Window(started_at=0.0, active=2).snapshot(10.0)
+    assert "arrivals_dropped" not in snap.to_json_dict()
+    assert judge(snap, Thresholds(), None).criterion("arrivals_dropped") is None
+    old = StepRecord.from_json({"index": 0, "clients": 2, "phase": "grow", "window": {"duration_s": 10}})
+    assert old.window is not None and old.window.arrivals_dropped is None
+    assert "dropped arrivals" not in steps_table([step_row(old)]).headers
+
+
+def test_shards_sum_their_dropped_arrivals():
+    parts = [Window(0.0, 1, arrivals_dropped=n).snapshot(10.0) for n in (1, 2)]
+    assert merge_windows(parts).arrivals_dropped == 3
+    assert merge_windows([Window(0.0, 1).snapshot(10.0)]).arrivals_dropped is None

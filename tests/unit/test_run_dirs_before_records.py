@@ -26,6 +26,7 @@ ADDED = {"substitutions", "deletions", "insertions", "audio_untranscribed_s", "u
 ADDED |= {"goodput", "lag_p95_ci", "repeat"}  # rows: goodput and the p95 interval, computed by the report
 ADDED |= {"speech_ratio", "idle_sessions", "planned_audio_s"}  # issue 16: speech activity, idle clients
 ADDED |= {"rate", "concurrency", "handshake", "handshake_refusals"}  # rows (issue 16): rate mode, churn
+ADDED |= {"arrivals_dropped"}  # rows (issue 16): rate mode drops at --max-concurrency
 
 
 def _without_added(value: Any) -> Any:

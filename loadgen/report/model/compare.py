@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from loadgen.core.errors import UsageError
 from loadgen.core.repeat import EN_DASH
 from loadgen.core.workload import Workload, differences
 from loadgen.report.model.report import Report
@@ -61,7 +62,7 @@ def figures(name: str, report: Report) -> RunFigures:
     low, high = (None, None) if repeated is None else (repeated.low, repeated.high)
     return RunFigures(
         name=name,
-        capacity=report.capacity.max_clients if repeated is None else repeated.median,
+        capacity=_stream_capacity(name, report),
         replicas=report.run.replicas,
         wer=wer if wer == wer else None,  # NaN: no scored session
         lag_p95={r.clients: r.lag_p95 for r in rows if r.lag_p95 is not None},
@@ -71,6 +72,19 @@ def figures(name: str, report: Report) -> RunFigures:
         lag_p95_ci={r.clients: r.lag_p95_ci for r in rows if r.lag_p95_ci is not None},
         workload=report.run.workload,
     )
+
+
+def _stream_capacity(name: str, report: Report) -> float | None:
+    """The run's capacity in concurrent streams: of a rate-mode ramp, the concurrency its capacity step
+    produced (its `clients` is only the search level)."""
+    rate, repeated = report.capacity.rate, report.repeated
+    if rate is None:
+        return report.capacity.max_clients if repeated is None else repeated.median
+    if repeated is not None:
+        raise UsageError(f"{name}: a rate-mode ramp --repeat has no capacity in streams: compare one run")
+    if rate.rate is not None and rate.concurrency is None:
+        raise UsageError(f"{name}: its capacity step ({rate.rate:g}/s) recorded no concurrency (streams)")
+    return rate.concurrency
 
 
 def workload_warnings(runs: Sequence[RunFigures]) -> list[str]:

@@ -168,6 +168,11 @@ def _ramp_verdict(capacity: Capacity, rows: Sequence[StepRow]) -> Verdict:
     if capacity.max_clients is None:
         why = "; ".join(capacity.failing_criteria)
         return Verdict(False, f"{capacity.reason} ({why})" if why else capacity.reason)
+    if capacity.rate is not None and capacity.rate.rate is not None:
+        why = "; ".join(capacity.failing_criteria)
+        at = capacity.rate.first_failure_rate
+        tail = f"; at {at:g}/s: {why}" if at is not None and why else ""
+        return Verdict(True, f"max arrival rate: {capacity.rate.rate:g}/s ({capacity.reason}{tail})")
     if capacity.first_failing_clients is None:
         return Verdict(
             True,

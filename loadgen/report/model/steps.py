@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from loadgen.core.arrivals import RateCapacity, rate_capacity
 from loadgen.core.goodput import TRANSCRIPT_LAG, goodput
 from loadgen.core.kpi import LatencyStats
 from loadgen.core.latency_hist import quantile_interval
@@ -58,6 +59,7 @@ class StepRow:
     concurrency: float | None = None  # time-weighted mean streams in the window
     handshake: LatencyStats | None = None  # connect to SERVER_READY since the step's start
     handshake_refusals: int | None = None  # handshakes refused (WAIT, HTTP rejection) since then
+    arrivals_dropped: int | None = None  # rate mode: arrivals dropped at --max-concurrency in the window
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class Capacity:
     failing_criteria: list[str]  # at the first failing step
     reason: str  # one line saying how the number was found (or why there is none)
     passed_above_failure: list[int] = field(default_factory=list)  # passing steps above the first failure
+    # rate mode (`clients` is the search level): the capacity as an arrival rate and the streams it
+    # produced; None for client steps
+    rate: RateCapacity | None = None
 
 
 def clients_text(n: float) -> str:
@@ -132,6 +137,7 @@ def step_row(record: StepRecord, slo_s: float | None = None) -> StepRow:
         concurrency=None if window.active_clients is None else window.active_clients.avg,
         handshake=window.handshake,
         handshake_refusals=window.refusals,
+        arrivals_dropped=window.arrivals_dropped,
     )
 
 
@@ -157,4 +163,10 @@ def find_capacity(rows: Sequence[StepRow]) -> Capacity:
     limit = result.first_failure
     first = next((r for r in judged if r.passed is False and r.clients == limit), None)
     above = sorted({r.clients for r in judged if r.passed and limit is not None and r.clients > limit})
-    return Capacity(result.capacity, limit, first.failed if first else [], result.reason, above)
+    failed = first.failed if first else []
+    rates = {r.clients: r.rate for r in judged if r.rate is not None}
+    if not rates:
+        return Capacity(result.capacity, limit, failed, result.reason, above)
+    streams = {r.clients: r.concurrency for r in judged if r.passed and r.concurrency is not None}
+    rate = rate_capacity([(r.clients, bool(r.passed)) for r in judged], rates.__getitem__, streams)
+    return Capacity(result.capacity, limit, failed, rate.reason, above, rate)

@@ -201,6 +201,7 @@ def _step_cells(r: StepRow) -> list[str]:
         percent(r.refusal_ratio),
         _handshake_cell(r),
         DASH if r.handshake_refusals is None else str(r.handshake_refusals),
+        DASH if r.arrivals_dropped is None else str(r.arrivals_dropped),
         number(r.throughput),
         number(r.goodput),
         seconds(r.send_slip_p99),
@@ -228,6 +229,7 @@ STEP_HEADERS = [
     "refused",
     "handshake p50 / p95 / max (ms)",
     "refused handshakes",
+    "dropped arrivals",
     "throughput",
     "goodput",
     "slip p99 (s)",
@@ -240,6 +242,7 @@ _OPTIONAL_STEP_COLUMNS = {
     "streams": lambda r: r.rate,  # the concurrency a rate produced (a client step's is its clients)
     "handshake p50 / p95 / max (ms)": lambda r: r.handshake,
     "refused handshakes": lambda r: r.handshake_refusals,
+    "dropped arrivals": lambda r: r.arrivals_dropped,
 }
 
 
