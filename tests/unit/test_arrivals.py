@@ -36,7 +36,7 @@ from loadgen.core.window import Window
 from loadgen.report.model.compare import figures
 from loadgen.report.model.report import RunInputs, build_report
 from loadgen.report.model.steps import step_row
-from loadgen.report.model.tables import steps_table
+from loadgen.report.model.tables import steps_table, verdict_table
 from tests.run_dirs import manifest, records, step
 
 
@@ -217,6 +217,9 @@ def test_the_report_of_a_rate_ramp_says_the_rate_and_the_streams_never_the_level
     assert figures("r", report).capacity == 6.2  # what compare and plan take: streams, not the level 2
     table = steps_table(report.rows)
     assert dict(zip(table.headers, table.rows[1], strict=True))["dropped arrivals"] == "0"
+    answer = dict(verdict_table(report).rows)
+    assert answer["first failing step"] == "0.2 sessions/s"  # the level (3) is no client count
+    assert answer["max arrival rate"].startswith("0.1 sessions/s")
 
 
 def test_compare_refuses_a_rate_ramp_whose_capacity_step_has_no_concurrency():

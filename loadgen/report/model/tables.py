@@ -127,7 +127,7 @@ def verdict_table(report: Report) -> Table:
         tail.append(["workload", report.run.workload.describe()])
     if report.soak_rows and not report.rows:
         return Table(["", ""], head + tail)
-    first_fail = DASH if cap.first_failing_clients is None else clients_text(cap.first_failing_clients)
+    first_fail = _first_fail(report)
     rows = [
         *head,
         *(_rate_rows(report) or [["max concurrent connections", _capacity_cell(report)]]),
@@ -162,6 +162,15 @@ def _rate_rows(report: Report) -> list[list[str]]:
             f"{number(at[-1].concurrency)} (time-weighted mean streams at that rate)",
         ],
     ]
+
+
+def _first_fail(report: Report) -> str:
+    """The first failing step: its clients, or in rate mode its arrival rate (a level is no count)."""
+    level = report.capacity.first_failing_clients
+    if level is None:
+        return DASH
+    rates = [r.rate for r in report.rows if r.clients == level and r.rate is not None]
+    return f"{rates[0]:g} sessions/s" if rates else clients_text(level)
 
 
 def _capacity_cell(report: Report) -> str:
