@@ -42,13 +42,6 @@ def _free_port(host: str = HOST) -> int:
         return int(probe.getsockname()[1])
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `stops_shared_stack` run last of the session: the stack they stop would otherwise be
-    started again, every replica loading its model, for each test that uses it after them."""
-    last = [item for item in items if item.get_closest_marker("stops_shared_stack")]
-    items[:] = [item for item in items if item not in last] + last
-
-
 @pytest.fixture
 def free_port() -> Callable[[], int]:
     """Call it for a port on 127.0.0.1 that nothing listens on."""

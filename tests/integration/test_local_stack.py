@@ -2,8 +2,7 @@
 alerts to Alertmanager; and the same stack with the simulator backend, through the CLI.
 
 The tests share the session's stack (`local_stack`); the last one stops it and checks that nothing of it
-is left (marked `stops_shared_stack`: it runs last of the session, after every other test of the stack).
-Everything listens on 127.0.0.1.
+is left. Everything listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -200,7 +199,6 @@ def test_the_cli_refuses_ports_in_use_and_manages_its_own_stack(local_stack, tmp
     assert status.returncode == 1 and status.stdout.count(" dead ") == 5
 
 
-@pytest.mark.stops_shared_stack
 def test_down_stops_every_process_and_frees_every_port(local_stack):
     family = [psutil.Process(record.pid) for record in local_stack.processes.values()]
     family += psutil.Process(local_stack.processes["nginx"].pid).children(recursive=True)  # nginx workers
