@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, Protocol
 from urllib.parse import urlsplit
@@ -107,6 +108,19 @@ def add_seed_arg(group: argparse._ArgumentGroup) -> None:
         default=DEFAULT_SEED,
         help=f"seed of the pauses, profiles, arrival times and session lengths (default {DEFAULT_SEED})",
     )
+
+
+def percentage(high: float, include_high: bool) -> Callable[[str], float]:
+    """argparse type: a percentage from 0 to `high` (`high` itself allowed when `include_high`)."""
+    bounds = f"[0, {high:g}{']' if include_high else ')'}"
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not (0 <= value <= high if include_high else 0 <= value < high):
+            raise argparse.ArgumentTypeError(f"must be a percentage in {bounds}, got {text}")
+        return value
+
+    return parse
 
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:

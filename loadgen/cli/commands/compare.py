@@ -11,14 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from loadgen.cli.commands.common import percentage
 from loadgen.core.errors import EXIT_FAILED, EXIT_OK, UsageError
-
-
-def _percent(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage in [0, 100), got {text}")
-    return value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     compare.add_argument(
         "--tolerance",
-        type=_percent,
+        type=percentage(100, include_high=False),
         default=5.0,
         metavar="PCT",
         help="B may have up to PCT %% less capacity than A before it is a regression (default 5)",

@@ -15,15 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loadgen.cli.commands.common import positive_int
+from loadgen.cli.commands.common import percentage, positive_int
 from loadgen.core.errors import EXIT_FAILED, EXIT_OK
-
-
-def _headroom(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be a percentage in [0, 1000], got {text}")
-    return value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     plan.add_argument(
         "--headroom",
-        type=_headroom,
+        type=percentage(1000, include_high=True),
         default=0.0,
         metavar="PCT",
         help="carry X plus PCT %% with one replica lost (default 0)",
