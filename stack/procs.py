@@ -66,10 +66,10 @@ class ProcessStatus:
 
 
 def live_process(record: ProcessRecord) -> psutil.Process | None:
-    """The process of `record` if it still runs (not a zombie) and still is what was started."""
+    """The process of `record` if it still runs (see `_running`) and still is what was started."""
     try:
         process = psutil.Process(record.pid)
-        if process.create_time() != record.create_time or process.status() == psutil.STATUS_ZOMBIE:
+        if process.create_time() != record.create_time or not _running(process):
             return None
         running = " ".join(process.cmdline())
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
@@ -108,8 +108,10 @@ def _wait_exited(family: Sequence[psutil.Process], timeout_s: float) -> list[psu
 
 
 def _running(process: psutil.Process) -> bool:
+    """False once the whole process is gone. A zombie leader whose other threads still tear down (a
+    replica unmapping its model) holds its sockets until the last thread exits, so it still runs."""
     try:
-        return process.status() != psutil.STATUS_ZOMBIE
+        return process.status() != psutil.STATUS_ZOMBIE or process.num_threads() > 1
     except psutil.NoSuchProcess:
         return False
 

@@ -151,6 +151,34 @@ def test_stop_ends_the_process_and_kill_reports_it_gone(sleeper):
     assert procs.kill(record) is False
 
 
+# On SIGTERM the main thread ends first (the leader is a zombie) while another thread still holds the socket,
+# as a replica's threads do while they unmap its model.
+LINGERING = """
+import ctypes, os, signal, socket, threading, time
+listener = socket.create_server(("127.0.0.1", 0))
+def linger(*_):
+    threading.Thread(target=lambda: (time.sleep(1.0), os._exit(0))).start()
+    ctypes.CDLL(None).pthread_exit(None)
+signal.signal(signal.SIGTERM, linger)
+print(listener.getsockname()[1], flush=True)
+time.sleep(60)
+"""
+
+
+def test_stop_waits_for_the_last_thread_so_the_port_is_free():
+    process = subprocess.Popen([sys.executable, "-c", LINGERING], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        record = procs.ProcessRecord.of("lingering", process, port, Path("log"))
+        procs.stop(record, grace_s=5)
+        assert not procs.listening("127.0.0.1", port)
+        assert procs.live_process(record) is None
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_down_leaves_alone_a_pid_that_is_no_longer_what_was_started(tmp_path, sleeper):
     stack = LocalStack(StackSettings(replicas=1, run_dir=tmp_path))
     foreign = replace(
