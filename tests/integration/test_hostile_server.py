@@ -7,14 +7,15 @@ import asyncio
 import time
 import uuid
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 
-from loadgen.core.protocol import StreamOptions
+from loadgen.core.protocol import SAMPLE_RATE, StreamOptions
 from loadgen.core.reconnect import ReconnectPolicy
 from loadgen.core.session_result import SessionResult
 from loadgen.core.stream_audio import build_plan, silence
-from loadgen.data.corpus import load_corpus
+from loadgen.data.corpus import Corpus, load_corpus
 from loadgen.live.session import SessionSettings, StreamSession
 from loadgen.sim.model import FAULT_MODES, LagModel
 from loadgen.sim.server import Simulator, run_simulator
@@ -27,6 +28,13 @@ BASE_LAG_S = 0.1
 @pytest.fixture(scope="module")
 def corpus(generated_corpus):
     return load_corpus(generated_corpus, limit=3)
+
+
+def clipped(corpus: Corpus, seconds: float) -> Corpus:
+    """The corpus with every utterance cut to its first `seconds`: the simulator knows each one by its
+    start and transcribes it for as long as it lasts, so a session's tail settles once its clip ends."""
+    n = int(seconds * SAMPLE_RATE)
+    return replace(corpus, utterances=tuple(replace(u, audio=u.audio[:n]) for u in corpus.utterances))
 
 
 @asynccontextmanager
@@ -57,9 +65,9 @@ async def stream(settings, audio, reference=None, metrics=None) -> SessionResult
 
 
 async def one_session(corpus, free_port, fault: str, seconds: float = 2.0, **overrides) -> SessionResult:
-    audio = corpus.utterances[0].audio[: int(seconds * 16000)]
-    async with simulator(corpus, free_port, fault) as url:
-        return await stream(settings_for(url, **overrides), [audio])
+    clip = clipped(corpus, seconds)
+    async with simulator(clip, free_port, fault) as url:
+        return await stream(settings_for(url, **overrides), [clip.utterances[0].audio])
 
 
 # mode -> (outcome, error kind, protocol errors counted, warnings)
@@ -99,6 +107,7 @@ async def test_each_hostile_server_mode_is_classified_and_survived(corpus, free_
 async def test_a_dropped_stream_reconnects_resumes_on_the_live_clock_and_keeps_its_transcript(
     corpus, free_port
 ):
+    corpus = clipped(corpus, 2.5)  # three 2.5 s utterances: the drop at 1.5 s cuts the first one
     metrics = LoadgenMetrics()
     reference = " ".join(u.reference for u in corpus.utterances)
     async with simulator(corpus, free_port, "drop") as url:  # each uid's first connection drops at 1.5 s
