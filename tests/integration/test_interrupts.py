@@ -14,10 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.data.corpus import load_corpus, write_pair
 from loadgen.data.results_file import read_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 REPO = Path(__file__).resolve().parents[2]
+CLIP_S = 2.5  # each session streams one clip: a few seconds, so runs finish sessions often
+
+
+@pytest.fixture(scope="module")
+def short_corpus(generated_corpus, tmp_path_factory) -> Path:
+    """The first three files of the generated corpus, each cut to its first CLIP_S seconds."""
+    root = tmp_path_factory.mktemp("short_corpus")
+    for u in load_corpus(generated_corpus, limit=3).utterances:
+        write_pair(root, u.name, u.audio[: int(CLIP_S * 16000)], u.reference)
+    return root
 
 
 def wait_listening(port: int, timeout_s: float = 30.0) -> None:
@@ -32,12 +43,10 @@ def wait_listening(port: int, timeout_s: float = 30.0) -> None:
 
 
 @pytest.fixture
-def simulator_url(generated_corpus, free_port) -> Iterator[str]:
+def simulator_url(short_corpus, free_port) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "loadgen", "simulate", "--port", str(port), "--base-lag", "0.1"]
-    sim = subprocess.Popen(
-        [*command, "--audio-dir", str(generated_corpus)], cwd=REPO, stdout=subprocess.DEVNULL
-    )
+    sim = subprocess.Popen([*command, "--audio-dir", str(short_corpus)], cwd=REPO, stdout=subprocess.DEVNULL)
     try:
         wait_listening(port)
         yield f"ws://127.0.0.1:{port}"
@@ -64,12 +73,10 @@ def wait_for_lines(path: Path, count: int, timeout_s: float = 60.0) -> int:
     raise AssertionError(f"fewer than {count} sessions in {path} after {timeout_s} s")
 
 
-def test_sigkill_leaves_a_valid_jsonl_up_to_the_last_finished_session(
-    simulator_url, generated_corpus, tmp_path
-):
+def test_sigkill_leaves_a_valid_jsonl_up_to_the_last_finished_session(simulator_url, short_corpus, tmp_path):
     run_dir = tmp_path / "run"
     out = run_dir / "sessions.jsonl"
-    run = start_run(simulator_url, generated_corpus, "--run-dir", str(run_dir))
+    run = start_run(simulator_url, short_corpus, "--run-dir", str(run_dir))
     wait_for_lines(out, 4)
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=10)
@@ -90,10 +97,10 @@ def test_sigkill_leaves_a_valid_jsonl_up_to_the_last_finished_session(
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_and_sigterm_stop_cleanly_with_every_session_and_the_summary(
-    simulator_url, generated_corpus, tmp_path, sig
+    simulator_url, short_corpus, tmp_path, sig
 ):
     out = tmp_path / "sessions.jsonl"
-    run = start_run(simulator_url, generated_corpus, "--output-file", str(out))
+    run = start_run(simulator_url, short_corpus, "--output-file", str(out))
     finished = wait_for_lines(out, 3)
     run.send_signal(sig)
     stdout, stderr = run.communicate(timeout=30)
