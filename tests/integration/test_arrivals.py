@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,18 +92,27 @@ def test_a_trace_replayed_ten_times_faster_starts_each_session_within_50_ms(
 
 @pytest.mark.timeout(120)
 def test_a_rate_mode_ramp_and_soak_answer_in_arrival_rate_and_streams(generated_corpus, free_port, tmp_path):
-    """Against a simulator whose lag jumps above 16 streams: 1 session/s of 8 s sessions offers 8 streams
-    (passes: 16 is 2.8 sd of a Poisson count of 8 above), 4/s offers 32 (fails); the answer is 1/s and
-    the streams its step produced. A soak at 1/s holds its rate for one window."""
-    flags = ["--arrival", "poisson", "--session-length", "fixed:8", "--settle", "0.3", "--profile", "cpu"]
-    flags += ["--warmup", "1", "--no-live"]
+    """Against a simulator whose lag jumps above 16 streams: 2 sessions/s of 4 s sessions offers 8 streams
+    (passes: 16 is 2.8 sd of a Poisson count of 8 above), 8/s offers 32 (fails); the answer is 2/s and
+    the streams its step produced. A soak at 2/s holds its rate for one window. Every session streams the
+    4.0 s "door" utterance (a session holds at least one whole file, so longer files would lengthen
+    it). The seeded arrivals at 2/s are those at 1/s twice as fast: with the sessions, fill, warm-up and
+    hold halved, the first step sees the arrivals 1/s of 8 s sessions held 6 s would, in half the time.
+    Seed 2: at its arrival times the first window averages 8.4 streams (sessions of 4.5 s: the 4 s and a
+    0.5 s tail), mid-range; seed 1's averages 11.0, at the bound."""
+    corpus = tmp_path / "door"
+    corpus.mkdir()
+    for suffix in (".wav", ".txt"):
+        shutil.copy(generated_corpus / f"door{suffix}", corpus / f"door{suffix}")
+    flags = ["--arrival", "poisson", "--session-length", "fixed:4", "--settle", "0.3", "--profile", "cpu"]
+    flags += ["--warmup", "0.5", "--seed", "2", "--no-live"]
     port = free_port()
-    with simulator(generated_corpus, port, tmp_path / "sim.log", 16, 0.05, 1.0) as url:
-        common = ["--url", url, "--audio-dir", str(generated_corpus), *flags]
+    with simulator(corpus, port, tmp_path / "sim.log", 16, 0.05, 1.0) as url:
+        common = ["--url", url, "--audio-dir", str(corpus), *flags]
         ramp_code = main(
-            ["ramp", *common, "--rates", "1,4", "--hold", "6", "--run-dir", str(tmp_path / "ramp")]
+            ["ramp", *common, "--rates", "2,8", "--hold", "3", "--run-dir", str(tmp_path / "ramp")]
         )
-        soak_code = main(["soak", *common, "--rate", "1", "--duration", "4", "--window", "4",
+        soak_code = main(["soak", *common, "--rate", "2", "--duration", "4", "--window", "4",
                           "--run-dir", str(tmp_path / "soak")])  # fmt: skip
     ramp = RunDir(tmp_path / "ramp")
     steps = [StepRecord.from_json(r) for r in ramp.read_records(STEPS)[0]]
@@ -112,11 +122,11 @@ def test_a_rate_mode_ramp_and_soak_answer_in_arrival_rate_and_streams(generated_
         f"answer {outcome['reason']}"
     )
     assert ramp_code == 0
-    assert [(s.clients, s.rate, s.passed) for s in steps] == [(1, 1.0, True), (2, 4.0, False)]
-    assert outcome["rate"] == 1.0 and outcome["first_failure_rate"] == 4.0
+    assert [(s.clients, s.rate, s.passed) for s in steps] == [(1, 2.0, True), (2, 8.0, False)]
+    assert outcome["rate"] == 2.0 and outcome["first_failure_rate"] == 8.0
     assert 6.0 <= outcome["concurrency"] <= 11.0  # Little's law offers 8 (+ the sessions' tails)
     report = (ramp.path / "report.md").read_text()
-    assert "| rate (/s) |" in report and "| max arrival rate | 1 sessions/s (level 1) |" in report
+    assert "| rate (/s) |" in report and "| max arrival rate | 2 sessions/s (level 1) |" in report
     soak = [StepRecord.from_json(r) for r in RunDir(tmp_path / "soak").read_records(STEPS)[0]]
     print(f"rate soak: windows {[(s.rate, s.passed, s.window.active_clients.avg) for s in soak if s.window]}")
-    assert soak_code == 0 and [(s.rate, s.passed) for s in soak] == [(1.0, True)]
+    assert soak_code == 0 and [(s.rate, s.passed) for s in soak] == [(2.0, True)]

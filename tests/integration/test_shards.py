@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 SHARDS = 3
 STEPS_ARG = "3,6,9"
-FAST = ["--warmup", "1", "--hold", "2", "--ramp-timeout", "2", "--connect-rate", "20", "--no-live"]
+FAST = ["--warmup", "1", "--hold", "1", "--ramp-timeout", "2", "--connect-rate", "20", "--no-live"]
 START_LEAD_S = 8  # every shard process is up and connected before step 0
 
 

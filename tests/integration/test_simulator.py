@@ -35,8 +35,14 @@ async def _run(corpus, model, free_port, shape, max_clients=100):
 
 
 @pytest.fixture(scope="module")
-def short_corpus(generated_corpus):
-    return load_corpus(generated_corpus, limit=2)
+def short_corpus(generated_corpus, tmp_path_factory):
+    """Two short files of about the same length (5.2 s, 5.3 s), so that 4 clients streaming them in turn
+    all stream at once nearly all the time."""
+    root = tmp_path_factory.mktemp("short")
+    for name in ("cat", "printer"):
+        for suffix in (".wav", ".txt"):
+            shutil.copy(generated_corpus / f"{name}{suffix}", root / f"{name}{suffix}")
+    return load_corpus(root)
 
 
 async def test_measured_lag_equals_the_injected_lag(short_corpus, free_port):
@@ -75,7 +81,7 @@ def door(generated_corpus, tmp_path_factory):
 async def test_the_knee_moves_with_the_speech_ratio_when_silence_is_cheap(door, free_port):
     """Silence with VAD costs a tenth of speech: 4 clients that speak about 30 % of the time, with 2 idle
     clients beside them, stay under a knee at 3 streams that 4 clients speaking all the time are beyond.
-    About 35 s."""
+    About 30 s."""
     # 0.1 s up to a load of 3 streams, +0.5 s per stream beyond: 4 speaking streams lag 0.6 s; 3
     # speaking, one silent and 2 idle (a load of 3.3) 0.25 s
     model = LagModel(base_s=0.1, capacity=3, per_stream_s=0.5, silence_cost=0.1)
@@ -85,7 +91,7 @@ async def test_the_knee_moves_with_the_speech_ratio_when_silence_is_cheap(door, 
         activity = SpeechActivity(ratio, seed=1)
         return LoadShape(4, seconds, CONTINUOUS, connect_rate=50, speech=activity, idle=IdleClients(idle))
 
-    talking = await _run(door, model, free_port, shape(1.0, 8.0))
+    talking = await _run(door, model, free_port, shape(1.0, 3.0))  # one 4 s utterance each
     assert talking.speech_ratio == 1.0 and talking.outcomes["ok"] == 4
     assert talking.transcript_lag.p95 > slo_s  # 4 speaking streams: 0.6 s
     meeting = await _run(door, model, free_port, shape(0.3, 14.0, idle=2))

@@ -52,7 +52,7 @@ def test_ramp_with_two_workers_finds_the_knee_and_serves_their_summed_metrics(
     generated_corpus, free_port, tmp_path
 ):
     metrics_port, run_dir = free_port(), tmp_path / "run"
-    with simulator(generated_corpus, free_port(), tmp_path / "sim.log", capacity=5) as url:
+    with simulator(generated_corpus, free_port(), tmp_path / "sim.log", capacity=3) as url:
         command = [
             "ramp",
             "--url",
@@ -62,6 +62,8 @@ def test_ramp_with_two_workers_finds_the_knee_and_serves_their_summed_metrics(
             "--run-dir",
             str(run_dir),
             *FAST_RAMP,
+            "--hold",
+            "1",  # FAST_RAMP's 2 s holds, halved (the last --hold wins)
             "--workers",
             "2",
             "--metrics-port",
@@ -72,17 +74,17 @@ def test_ramp_with_two_workers_finds_the_knee_and_serves_their_summed_metrics(
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0, out
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["workers"] == 2 and manifest["outcome"]["capacity"] == 5, out  # 5 = 3 + 2 clients
+    assert manifest["workers"] == 2 and manifest["outcome"]["capacity"] == 3, out  # 3 = 2 + 1 clients
     # the parent's /metrics: both workers answered, and the clients add up beyond what either ran
     assert max(s.get("loadgen_workers_up", 0) for s in seen) == 2
-    assert max(s.get("loadgen_active_clients", 0) for s in seen) == 8  # the 8-client step: 4 + 4
-    assert max(s.get("loadgen_step", -1) for s in seen) >= 4
+    assert max(s.get("loadgen_active_clients", 0) for s in seen) == 4  # the 4-client step: 2 + 2
+    assert max(s.get("loadgen_step", -1) for s in seen) >= 3  # steps 1, 2, 4, then 3 clients
     # each worker recorded its own sessions; the run directory reads them as one
     for shard in (0, 1):
         assert read_results(RunDir(run_dir, shard).file("sessions.jsonl"))[0]
         assert (run_dir / "workers" / f"worker-{shard}.log").exists()
     sessions, torn = RunDir(run_dir).read_sessions()
-    assert len(sessions) == 8 and not torn  # the most clients at once, each one continuous session
+    assert len(sessions) == 4 and not torn  # the most clients at once, each one continuous session
 
 
 @pytest.mark.timeout(90)
