@@ -11,6 +11,7 @@ Fixtures (imported by tests/integration/conftest.py):
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from loadgen.core.session_result import SessionResult
 from loadgen.data.results_file import read_results
 from stack.local import LocalStack, SimulatorSettings, StackSettings
 from stack.ports import LocalPorts, free_base_port
+from whisperlive.replica import ReplicaSpec
 
 STACK_REPLICAS = 3
 STACK_MAX_CLIENTS = 4
@@ -36,6 +38,7 @@ BALANCED_CLIENTS = 6
 BALANCED_DURATION_S = 45
 BALANCED_CONNECT_RATE = 2
 SCRAPE_S = 5  # the stack's scrape interval
+ACTIVE = "whisperlive_connections_active"
 
 
 @pytest.fixture(scope="session")
@@ -140,3 +143,25 @@ def start_loadgen_run(
         "--run-dir", str(run_dir),
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def metrics_url(spec: ReplicaSpec) -> str:
+    """A replica's /metrics."""
+    return f"http://{spec.host}:{spec.metrics_port}/metrics"
+
+
+def active_streams(url: str) -> float:
+    """The open streams of the replica whose /metrics is at `url`."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(rf"^{ACTIVE} (\S+)$", text, re.MULTILINE)
+    return float(match[1]) if match else 0.0
+
+
+def wait_until_streaming(urls: list[str], clients: int, loadgen: subprocess.Popen[str]) -> None:
+    """Until the replicas whose /metrics are at `urls` hold `clients` streams in all: every client of the
+    `loadgen` process (start_loadgen_run) streams."""
+    deadline = time.monotonic() + 60
+    while sum(map(active_streams, urls)) < clients:
+        assert loadgen.poll() is None and time.monotonic() < deadline, f"{clients} clients never all streamed"
+        time.sleep(0.2)
