@@ -27,6 +27,7 @@ from loadgen.core.session_result import SessionResult
 from loadgen.data.results_file import read_results
 from stack.local import LocalStack, SimulatorSettings, StackSettings
 from stack.ports import LocalPorts, free_base_port
+from tests.prometheus_api import query
 from whisperlive.replica import ReplicaSpec
 
 STACK_REPLICAS = 3
@@ -35,7 +36,7 @@ STACK_OMP_THREADS = 1  # 2-core machine
 STACK_READY_TIMEOUT_S = 240.0
 REPO = Path(__file__).resolve().parents[2]
 BALANCED_CLIENTS = 6
-BALANCED_DURATION_S = 45
+BALANCED_DURATION_S = 20
 BALANCED_CONNECT_RATE = 2
 SCRAPE_S = 5  # the stack's scrape interval
 ACTIVE = "whisperlive_connections_active"
@@ -90,11 +91,23 @@ def exporter_samples(stack: LocalStack) -> dict[tuple[str, str], float]:
     }
 
 
+def wait_for_scrapes_after(prometheus_url: str, at: float, timeout_s: float = 6 * SCRAPE_S) -> None:
+    """Until Prometheus has scraped every target (the load generator's, down by then, included) after the
+    Unix time `at`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        oldest = query(prometheus_url, "min(timestamp(up))")
+        if oldest and float(oldest[0]["value"][1]) > at:
+            return
+        assert time.monotonic() < deadline, f"Prometheus scraped nothing after {at:.3f}: {oldest}"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def balanced_load(
     shared_local_stack: LocalStack, generated_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> BalancedLoad:
-    """`loadgen run` of 6 clients for 45 s through the balancer (2 connects a second, the generator's
+    """`loadgen run` of 6 clients for 20 s through the balancer (2 connects a second, the generator's
     metrics scraped by the stack's Prometheus), once per session; returned after Prometheus has taken
     its last scrape of it."""
     stack = shared_local_stack
@@ -112,7 +125,7 @@ def balanced_load(
     ended = time.time()
     after = exporter_samples(stack)
     results, _ = read_results(out)
-    time.sleep(SCRAPE_S + 1)  # let Prometheus take its last scrape of the run
+    wait_for_scrapes_after(stack.prometheus_url, ended)  # Prometheus's last scrape of the run
     return BalancedLoad(proc.returncode, proc.stdout, proc.stderr, results, started, ended, before, after)
 
 
