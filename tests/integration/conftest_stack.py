@@ -11,6 +11,7 @@ Fixtures (imported by tests/integration/conftest.py):
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -26,6 +27,8 @@ from loadgen.core.session_result import SessionResult
 from loadgen.data.results_file import read_results
 from stack.local import LocalStack, SimulatorSettings, StackSettings
 from stack.ports import LocalPorts, free_base_port
+from tests.prometheus_api import query
+from whisperlive.replica import ReplicaSpec
 
 STACK_REPLICAS = 3
 STACK_MAX_CLIENTS = 4
@@ -33,9 +36,10 @@ STACK_OMP_THREADS = 1  # 2-core machine
 STACK_READY_TIMEOUT_S = 240.0
 REPO = Path(__file__).resolve().parents[2]
 BALANCED_CLIENTS = 6
-BALANCED_DURATION_S = 45
+BALANCED_DURATION_S = 20
 BALANCED_CONNECT_RATE = 2
 SCRAPE_S = 5  # the stack's scrape interval
+ACTIVE = "whisperlive_connections_active"
 
 
 @pytest.fixture(scope="session")
@@ -87,11 +91,23 @@ def exporter_samples(stack: LocalStack) -> dict[tuple[str, str], float]:
     }
 
 
+def wait_for_scrapes_after(prometheus_url: str, at: float, timeout_s: float = 6 * SCRAPE_S) -> None:
+    """Until Prometheus has scraped every target (the load generator's, down by then, included) after the
+    Unix time `at`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        oldest = query(prometheus_url, "min(timestamp(up))")
+        if oldest and float(oldest[0]["value"][1]) > at:
+            return
+        assert time.monotonic() < deadline, f"Prometheus scraped nothing after {at:.3f}: {oldest}"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def balanced_load(
     shared_local_stack: LocalStack, generated_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> BalancedLoad:
-    """`loadgen run` of 6 clients for 45 s through the balancer (2 connects a second, the generator's
+    """`loadgen run` of 6 clients for 20 s through the balancer (2 connects a second, the generator's
     metrics scraped by the stack's Prometheus), once per session; returned after Prometheus has taken
     its last scrape of it."""
     stack = shared_local_stack
@@ -109,7 +125,7 @@ def balanced_load(
     ended = time.time()
     after = exporter_samples(stack)
     results, _ = read_results(out)
-    time.sleep(SCRAPE_S + 1)  # let Prometheus take its last scrape of the run
+    wait_for_scrapes_after(stack.prometheus_url, ended)  # Prometheus's last scrape of the run
     return BalancedLoad(proc.returncode, proc.stdout, proc.stderr, results, started, ended, before, after)
 
 
@@ -140,3 +156,25 @@ def start_loadgen_run(
         "--run-dir", str(run_dir),
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def metrics_url(spec: ReplicaSpec) -> str:
+    """A replica's /metrics."""
+    return f"http://{spec.host}:{spec.metrics_port}/metrics"
+
+
+def active_streams(url: str) -> float:
+    """The open streams of the replica whose /metrics is at `url`."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(rf"^{ACTIVE} (\S+)$", text, re.MULTILINE)
+    return float(match[1]) if match else 0.0
+
+
+def wait_until_streaming(urls: list[str], clients: int, loadgen: subprocess.Popen[str]) -> None:
+    """Until the replicas whose /metrics are at `urls` hold `clients` streams in all: every client of the
+    `loadgen` process (start_loadgen_run) streams."""
+    deadline = time.monotonic() + 60
+    while sum(map(active_streams, urls)) < clients:
+        assert loadgen.poll() is None and time.monotonic() < deadline, f"{clients} clients never all streamed"
+        time.sleep(0.2)

@@ -1,8 +1,9 @@
 """A replica stopped mid-stream drains: 3 real tiny.en replicas behind nginx, 6 live clients (one session
-per file, `--reconnect`), SIGTERM to replica 2 while it serves streams. Its open streams run to their end
-on it (no reconnect, no audio lost), new streams go to the other two (its listener is closed, nginx moves
-on), and it exits by itself once they have ended, well within its grace period. With a grace period
-shorter than the streams, the ones still open are closed with 1001 and resume on another replica."""
+each, `--reconnect`), SIGTERM to replica 2 while it serves streams, then 2 more clients. Its open streams
+run to their end on it (no reconnect, no audio lost), new streams go to the other two (its listener is
+closed, nginx moves on), and it exits by itself once they have ended, well within its grace period. With a
+grace period shorter than the streams, the ones still open are closed with 1001 and resume on another
+replica."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import re
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -20,44 +20,35 @@ import pytest
 
 from loadgen.core.session_result import OK, SessionResult
 from loadgen.data.results_file import read_results
-from tests.integration.conftest_stack import start_loadgen_run
+from tests.integration.conftest_stack import (
+    active_streams,
+    metrics_url,
+    start_loadgen_run,
+    wait_until_streaming,
+)
 from whisperlive.readiness import wait_until_ready
-from whisperlive.replica import ReplicaSpec, start_replica, stop_replica
+from whisperlive.replica import start_replica, stop_replica
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 CLIENTS = 6
-FILES = 3
+LATER_CLIENTS = 2  # started once the replica got SIGTERM, one session each
 DRAINED = 2  # the replica that gets SIGTERM (1-based, as the stack names them)
 CHUNK_S = 0.256  # the load generator's default --chunk-ms
 MAX_DRAIN_S = 60.0
 SHORT_GRACE_S = 2.0
-ACTIVE = "whisperlive_connections_active"
 
 
-def active_streams(metrics_url: str) -> float:
-    with urllib.request.urlopen(metrics_url, timeout=5) as response:
-        text = response.read().decode()
-    match = re.search(rf"^{ACTIVE} (\S+)$", text, re.MULTILINE)
-    return float(match[1]) if match else 0.0
-
-
-def sigterm_when_serving(metrics_url: str, pid: int, loadgen: subprocess.Popen[str]) -> float:
-    """Wait until the replica has two open streams (or one, late), SIGTERM it; the wall time."""
-    deadline = time.monotonic() + 60
-    while loadgen.poll() is None and time.monotonic() < deadline:
-        wanted = 2 if time.monotonic() < deadline - 40 else 1
-        if active_streams(metrics_url) >= wanted:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"{metrics_url}: the replica never served a stream")
+def sigterm_when_serving(
+    replica_url: str, stack_urls: list[str], pid: int, loadgen: subprocess.Popen[str]
+) -> float:
+    """Wait until every client streams (the replicas at `stack_urls` hold CLIENTS streams), at least one
+    of them on the replica at `replica_url`, then SIGTERM it; the wall time. Not a fixed count on the
+    replica: nginx sends a replica it marked failed (max_fails) one stream until that stream ends."""
+    wait_until_streaming(stack_urls, CLIENTS, loadgen)
+    assert active_streams(replica_url) >= 1, f"{replica_url}: every client streams, none on the replica"
     sent_at = time.time()
     psutil.Process(pid).send_signal(signal.SIGTERM)
     return sent_at
-
-
-def metrics_url(spec: ReplicaSpec) -> str:
-    return f"http://{spec.host}:{spec.metrics_port}/metrics"
 
 
 def in_flight(results: list[SessionResult], at: float) -> list[SessionResult]:
@@ -70,25 +61,32 @@ def in_flight(results: list[SessionResult], at: float) -> list[SessionResult]:
 
 
 def test_a_replica_stopped_mid_stream_lets_its_streams_finish(local_stack, generated_corpus, tmp_path):
-    run_dir = tmp_path / "run"
+    run_dir, later_dir = tmp_path / "run", tmp_path / "later"
     url = local_stack.balancer_url
-    loadgen = start_loadgen_run(url, generated_corpus, run_dir, CLIENTS, FILES, "per-file")
+    loadgen = start_loadgen_run(url, generated_corpus, run_dir, CLIENTS, 1, "per-file")
+    newcomers: subprocess.Popen[str] | None = None
     try:
         replica = psutil.Process(local_stack.processes[f"whisperlive-{DRAINED}"].pid)
-        sent_at = sigterm_when_serving(
-            metrics_url(local_stack.replica_specs[DRAINED - 1]), replica.pid, loadgen
-        )
+        urls = [metrics_url(spec) for spec in local_stack.replica_specs]
+        sent_at = sigterm_when_serving(urls[DRAINED - 1], urls, replica.pid, loadgen)
+        newcomers = start_loadgen_run(url, generated_corpus, later_dir, LATER_CLIENTS, 1, "per-file")
         exit_code = replica.wait(MAX_DRAIN_S)  # None when subprocess's reaper collected it first
         drained_s = time.time() - sent_at
         stdout, _ = loadgen.communicate(timeout=240)
+        later_stdout, _ = newcomers.communicate(timeout=240)
     finally:
         loadgen.kill()
-    print(stdout[-2000:])
-    assert loadgen.returncode == 0
-    results, torn = read_results(run_dir / "sessions.jsonl")
-    assert not torn and len(results) == CLIENTS * FILES
+        if newcomers is not None:
+            newcomers.kill()
+    print(stdout[-2000:], later_stdout[-1000:])
+    assert loadgen.returncode == 0 and newcomers.returncode == 0
+    first, torn = read_results(run_dir / "sessions.jsonl")
+    assert not torn and len(first) == CLIENTS
+    second, torn = read_results(later_dir / "sessions.jsonl")
+    assert not torn and len(second) == LATER_CLIENTS
+    results = first + second
     address = local_stack.replica_addresses[DRAINED - 1]
-    affected = [r for r in in_flight(results, sent_at) if r.replicas and r.replicas[0] == address]
+    affected = [r for r in in_flight(first, sent_at) if r.replicas and r.replicas[0] == address]
     later = [r for r in results if r.started_at > sent_at + 1.0]  # nginx may still be mid-connect at once
     log = Path(local_stack.log_path(f"whisperlive-{DRAINED}")).read_text()
     drain_line = re.findall(r"drained in .*", log)[-1]
@@ -130,9 +128,11 @@ def test_streams_open_at_the_end_of_the_grace_period_resume_on_another_replica(
         wait_until_ready(spec.ready_url, 240, process=process, log_path=spec.log_path)
         run_dir = tmp_path / "run"
         url = local_stack.balancer_url
-        loadgen = start_loadgen_run(url, generated_corpus, run_dir, CLIENTS, FILES, "continuous")
+        # one file per client (~7 s and a settling tail): a stream outlasts the SIGTERM by the grace
+        loadgen = start_loadgen_run(url, generated_corpus, run_dir, CLIENTS, 1, "continuous")
         try:
-            sent_at = sigterm_when_serving(metrics_url(spec), process.pid, loadgen)
+            urls = [metrics_url(s) for s in local_stack.replica_specs if s != base] + [metrics_url(spec)]
+            sent_at = sigterm_when_serving(metrics_url(spec), urls, process.pid, loadgen)
             exit_code = process.wait(MAX_DRAIN_S)
             drained_s = time.time() - sent_at
             stdout, _ = loadgen.communicate(timeout=240)

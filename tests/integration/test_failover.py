@@ -18,7 +18,7 @@ import pytest
 from loadgen.chaos.faults import LocalChaos, event_appender, inject, parse_chaos
 from loadgen.core.session_result import SUCCESSES, SessionResult
 from loadgen.data.results_file import read_results
-from tests.integration.conftest_stack import start_loadgen_run
+from tests.integration.conftest_stack import metrics_url, start_loadgen_run, wait_until_streaming
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
@@ -28,11 +28,12 @@ MAX_AUDIO_LOST_S = 3.0
 
 def run_with_chaos(local_stack, corpus: Path, tmp_path: Path, spec: str, files: int) -> list[SessionResult]:
     """`loadgen run --reconnect --run-dir tmp_path/run` (continuous, `files` files per client) with `spec`
-    injected meanwhile."""
+    injected meanwhile, its time counted from the moment every client streams."""
     run_dir = tmp_path / "run"
     out, events = run_dir / "sessions.jsonl", run_dir / "events.jsonl"
     loadgen = start_loadgen_run(local_stack.balancer_url, corpus, run_dir, CLIENTS, files, "continuous")
     try:
+        wait_until_streaming([metrics_url(s) for s in local_stack.replica_specs], CLIENTS, loadgen)
         target = LocalChaos(local_stack.run_dir)  # `python -m stack replica` acts on the stack
         asyncio.run(inject(parse_chaos(spec), target, event_appender(events), 0, time.monotonic()))
         stdout, _ = loadgen.communicate(timeout=180)
@@ -73,7 +74,7 @@ def figures(results: list[SessionResult], affected: list[SessionResult]) -> str:
 
 
 def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack, generated_corpus, tmp_path):
-    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "kill-replica:2@12", files=3)
+    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "kill-replica:2@1", files=1)
     killed = local_stack.replica_addresses[1]
     affected = [r for r in results if r.replicas[0] == killed]
     assert affected, f"no session was on {killed}: {[r.replicas for r in results]}"
@@ -98,7 +99,7 @@ def test_a_replica_killed_mid_run_every_session_recovers_on_another(local_stack,
 def test_a_paused_replica_is_revealed_by_pings_and_its_sessions_finish(
     local_stack, generated_corpus, tmp_path
 ):
-    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "pause-replica:1@6:30", files=5)
+    results = run_with_chaos(local_stack, generated_corpus, tmp_path, "pause-replica:1@0:20", files=3)
     paused = local_stack.replica_addresses[0]
     affected = [r for r in results if r.replicas[0] == paused]
     assert affected

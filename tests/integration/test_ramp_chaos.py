@@ -26,9 +26,9 @@ def test_ramp_kills_a_replica_mid_step_and_sessions_recover(
 ) -> None:
     run_dir = tmp_path / "ramp"
     argv = [sys.executable, "-m", "loadgen", "ramp", "--url", simulator_stack.balancer_url]
-    argv += ["--steps", "6", "--warmup", "1", "--hold", "8", "--connect-rate", "20", "--no-live"]
+    argv += ["--steps", "6", "--warmup", "1", "--hold", "6", "--connect-rate", "20", "--no-live"]
     argv += ["--mode", "continuous", "--session-length", "60", "--reconnect"]
-    argv += ["--chaos", "kill-replica:2@4", "--stack-dir", str(simulator_stack.run_dir)]
+    argv += ["--chaos", "kill-replica:2@2", "--stack-dir", str(simulator_stack.run_dir)]
     argv += ["--audio-dir", str(generated_corpus), "--run-dir", str(run_dir)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=150, cwd=ROOT)
     assert done.returncode in (0, 1), done.stdout + done.stderr

@@ -109,7 +109,7 @@ def test_ramp_drives_a_running_serve_and_gets_its_sessions(generated_corpus, fre
                     "--control",
                     base,
                     "--steps",
-                    "1,2,3",
+                    "2,3",
                     "--warmup",
                     "1",
                     "--hold",
