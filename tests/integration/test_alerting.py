@@ -209,6 +209,9 @@ def test_a_ramp_past_the_knee_fires_the_p95_alert_and_alertmanager_receives_it(
     steps = finite_points(query_range(url, "max(loadgen_step)", started, time.time()))
     knee = min(t for t, step in steps if step >= 1)
     assert not query_range(url, f'ALERTS{{alertname="{ALERT}"}}', started, knee - 5)
+    # and that was judged: the rule's p95 existed in the first step, within the SLO
+    before = finite_points(query_range(url, "loadgen:transcript_lag_seconds:p95", started, knee))
+    assert before and all(value <= 0.5 for t, value in before if t <= knee - 5), before
     # The dashboards' step annotation marks the ramp's steps.
     for board, text in dashboards().items():
         for name, _, expr in annotation_queries(text):
