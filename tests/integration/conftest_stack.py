@@ -11,7 +11,6 @@ Fixtures (imported by tests/integration/conftest.py):
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from loadgen.core.session_result import SessionResult
 from loadgen.data.results_file import read_results
 from stack.local import LocalStack, SimulatorSettings, StackSettings
 from stack.ports import LocalPorts, free_base_port
+from tests.metrics_text import samples_of
 from tests.prometheus_api import query
 from whisperlive.replica import ReplicaSpec
 
@@ -167,8 +167,7 @@ def active_streams(url: str) -> float:
     """The open streams of the replica whose /metrics is at `url`."""
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
-    match = re.search(rf"^{ACTIVE} (\S+)$", text, re.MULTILINE)
-    return float(match[1]) if match else 0.0
+    return samples_of(text).get((ACTIVE, ()), 0.0)
 
 
 def wait_until_streaming(urls: list[str], clients: int, loadgen: subprocess.Popen[str]) -> None:

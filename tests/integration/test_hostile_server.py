@@ -7,19 +7,19 @@ import asyncio
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 import pytest
 
-from loadgen.core.protocol import SAMPLE_RATE, StreamOptions
+from loadgen.core.protocol import StreamOptions
 from loadgen.core.reconnect import ReconnectPolicy
 from loadgen.core.session_result import SessionResult
 from loadgen.core.stream_audio import build_plan, silence
-from loadgen.data.corpus import Corpus, load_corpus
+from loadgen.data.corpus import load_corpus
 from loadgen.live.session import SessionSettings, StreamSession
 from loadgen.sim.model import FAULT_MODES, LagModel
 from loadgen.sim.server import Simulator, run_simulator
 from loadgen.telemetry.metrics import LoadgenMetrics
+from tests.corpus_clips import clipped
 
 pytestmark = pytest.mark.timeout(60)
 BASE_LAG_S = 0.1
@@ -28,13 +28,6 @@ BASE_LAG_S = 0.1
 @pytest.fixture(scope="module")
 def corpus(generated_corpus):
     return load_corpus(generated_corpus, limit=3)
-
-
-def clipped(corpus: Corpus, seconds: float) -> Corpus:
-    """The corpus with every utterance cut to its first `seconds`: the simulator knows each one by its
-    start and transcribes it for as long as it lasts, so a session's tail settles once its clip ends."""
-    n = int(seconds * SAMPLE_RATE)
-    return replace(corpus, utterances=tuple(replace(u, audio=u.audio[:n]) for u in corpus.utterances))
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ import pytest
 
 from loadgen.data.corpus import load_corpus, write_pair
 from loadgen.data.results_file import read_results
+from tests.corpus_clips import clipped
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 REPO = Path(__file__).resolve().parents[2]
@@ -26,8 +27,8 @@ CLIP_S = 2.5  # each session streams one clip: a few seconds, so runs finish ses
 def short_corpus(generated_corpus, tmp_path_factory) -> Path:
     """The first three files of the generated corpus, each cut to its first CLIP_S seconds."""
     root = tmp_path_factory.mktemp("short_corpus")
-    for u in load_corpus(generated_corpus, limit=3).utterances:
-        write_pair(root, u.name, u.audio[: int(CLIP_S * 16000)], u.reference)
+    for u in clipped(load_corpus(generated_corpus, limit=3), CLIP_S).utterances:
+        write_pair(root, u.name, u.audio, u.reference)
     return root
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from dataclasses import replace
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadgen.core.protocol import SAMPLE_RATE, StreamOptions
+from loadgen.core.protocol import StreamOptions
 from loadgen.data.corpus import load_corpus
 from loadgen.data.results_file import JsonlWriter, read_results
 from loadgen.live.runner import LoadRunner, LoadShape
 from loadgen.live.session import SessionSettings
 from loadgen.telemetry.metrics import LoadgenMetrics
+from tests.corpus_clips import clipped
 
 pytestmark = pytest.mark.integration
 CLIP_S = 4.0  # each session streams the first 4 s of a file: time for transcripts, not for a whole file
@@ -42,9 +42,7 @@ async def test_metrics_match_the_jsonl_after_a_real_run(
     out = tmp_path / "sessions.jsonl"
     writer = JsonlWriter(out)
     settings = SessionSettings(url=whisperlive_server.url, options=StreamOptions(uid=""), settle_s=2.0)
-    corpus = load_corpus(generated_corpus, limit=2)
-    clips = tuple(replace(u, audio=u.audio[: int(CLIP_S * SAMPLE_RATE)]) for u in corpus.utterances)
-    corpus = replace(corpus, utterances=clips)
+    corpus = clipped(load_corpus(generated_corpus, limit=2), CLIP_S)
     runner = LoadRunner(settings, corpus, LoadShape(num_clients=2, connect_rate=10), metrics, [writer.write])
     run = asyncio.create_task(runner.run())
 

@@ -47,10 +47,10 @@ def _steps(run_dir: Path) -> list[dict]:
 
 
 @pytest.mark.timeout(90)
-# 6: grow 1, 2, 4, 8, then bisect 6 (passes) and 7 (fails). A knee found by one bisect step (grow 1, 2,
-# 4, bisect 3) is what test_sweep_simulator.py's cold search of single-r1 (capacity 2) goes through.
-@pytest.mark.parametrize("capacity", [6])
-def test_adaptive_search_finds_the_knee(capacity, generated_corpus, free_port, tmp_path):
+def test_adaptive_search_finds_the_knee(generated_corpus, free_port, tmp_path):
+    # a knee of 6: grow 1, 2, 4, 8, then bisect 6 (passes) and 7 (fails). A knee found by one bisect step
+    # (grow 1, 2, 4, bisect 3) is what test_sweep_simulator.py's cold search of single-r1 goes through.
+    capacity = 6
     with simulator(generated_corpus, free_port(), tmp_path / "sim.log", capacity) as url:
         code = _ramp(url, tmp_path / "run")
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
